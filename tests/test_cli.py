@@ -1,0 +1,129 @@
+"""The command line, end to end: train, evaluate, sample, reconstruct, info, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vaekit.cli import main
+
+FAST = ["--hidden", "32", "--latent-dim", "4", "--epochs", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["train", "digits", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run_folder(run_dir):
+    for name in ("config.json", "model.safetensors", "preprocessing.json", "metrics.jsonl",
+                 "checkpoints/last.safetensors", "samples.png", "reconstructions.png", "loss.png"):
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"]["likelihood"] == "bernoulli" and config["train"]["binarize"] == "dynamic"
+    assert "torch" in config["versions"]
+    with Image.open(run_dir / "samples.png") as img:
+        assert img.size[0] > 100
+
+
+def test_evaluate_json(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "digits", "--iw-samples", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("elbo", "nll", "bits_per_dim", "recon_mse", "kl_per_dim", "active_units"):
+        assert key in result
+    assert result["nll"] <= -result["elbo"] + 0.5  # IWAE tightens the bound (up to sampling noise)
+    assert len(result["kl_per_dim"]) == 4
+
+
+def test_evaluate_table(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "digits", "--iw-samples", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "NLL (IWAE k=5)" in out and "active units" in out
+
+
+@pytest.mark.parametrize("suffix", [".png", ".npy"])
+def test_sample_and_reconstruct(run_dir, tmp_path, suffix):
+    assert main(["sample", str(run_dir), "-n", "9", "--out", str(tmp_path / f"s{suffix}")]) == 0
+    assert main(["reconstruct", str(run_dir), "digits", "--out", str(tmp_path / f"r{suffix}")]) == 0
+    if suffix == ".npy":
+        assert np.load(tmp_path / "s.npy").shape == (9, 1, 8, 8)
+        assert np.load(tmp_path / "r.npy").shape == (1797, 1, 8, 8)
+
+
+def test_info(run_dir, capsys):
+    assert main(["info", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "parameters" in out and "latent 4" in out
+
+
+def test_tables_end_to_end(tmp_path, capsys):
+    out = tmp_path / "wine"
+    assert main(["train", "wine", "--out", str(out), *FAST]) == 0
+    assert main(["sample", str(out), "-n", "5", "--out", str(tmp_path / "s.csv")]) == 0
+    header = (tmp_path / "s.csv").read_text().splitlines()[0]
+    assert header.startswith("alcohol,")
+    assert main(["reconstruct", str(out), "wine", "--out", str(tmp_path / "r.csv")]) == 0
+
+
+def test_existing_run_is_not_overwritten(run_dir, capsys):
+    assert main(["train", "digits", "--out", str(run_dir), *FAST]) == 1
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resume_extends_training(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "digits", "--out", str(out), *FAST]) == 0
+    assert main(["train", "digits", "--out", str(out), "--resume", "--epochs", "5", "--quiet"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 5
+
+
+def _write_mixed_size_folder(path):
+    path.mkdir()
+    Image.new("L", (8, 8)).save(path / "a.png")
+    Image.new("L", (9, 8)).save(path / "b.png")
+
+
+def _write_text_csv(path):
+    path.write_text("a,b\n1,x\n2,y\n")
+
+
+def _write_nan_npy(path):
+    np.save(path, np.array([[1.0, np.nan], [2.0, 3.0]]))
+
+
+@pytest.mark.parametrize(
+    "make, args, message",
+    [
+        (None, ["train", "no/such/file.npy", "--out", "{tmp}/o"], "no such file"),
+        (None, ["train", "nonsense", "--out", "{tmp}/o"], "built-in"),
+        (_write_mixed_size_folder, ["train", "{tmp}/in", "--out", "{tmp}/o"], "--resize"),
+        (_write_text_csv, ["train", "{tmp}/in.csv", "--out", "{tmp}/o"], "numeric"),
+        (_write_nan_npy, ["train", "{tmp}/in.npy", "--out", "{tmp}/o"], "NaN"),
+        (None, ["evaluate", "{tmp}", "digits"], "not a vaekit run folder"),
+        (None, ["train", "digits", "--out", "{tmp}/o", "--beta", "-1"], "beta"),
+        (None, ["train", "wine", "--out", "{tmp}/o", "--model", "conv"], "mlp"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_no_traceback(tmp_path, make, args, message):
+    if make is not None:
+        suffix = {"_write_mixed_size_folder": "", "_write_text_csv": ".csv", "_write_nan_npy": ".npy"}[make.__name__]
+        make(tmp_path / f"in{suffix}")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--quiet"] * (args[0] == "train")
+    proc = subprocess.run([sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaekit: error:"), proc.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+def test_help_teaches():
+    proc = subprocess.run([sys.executable, "-m", "vaekit", "train", "--help"], capture_output=True, text=True, check=True)
+    assert proc.returncode == 0
+    assert "ELBO" in proc.stdout and "examples:" in proc.stdout and "--iw-samples" in proc.stdout

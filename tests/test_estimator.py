@@ -1,0 +1,101 @@
+"""The scikit-learn style API: fit/transform/inverse_transform/sample/score/save/load."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_wine
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import vaekit
+from vaekit.errors import ConfigError, DataError, ModelFileError
+
+
+@pytest.fixture(scope="module")
+def images():
+    return vaekit.load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def fitted(images):
+    return vaekit.VAE(hidden=(64,), latent_dim=6, epochs=15, seed=0).fit(images)
+
+
+def test_transform_is_the_deterministic_posterior_mean(fitted, images):
+    z1, z2 = fitted.transform(images), fitted.transform(images)
+    assert z1.shape == (images.n, 6)
+    np.testing.assert_array_equal(z1, z2)
+
+
+def test_inverse_transform_returns_original_units(fitted, images):
+    out = fitted.inverse_transform(fitted.transform(images.subset(np.arange(10))))
+    assert out.shape == (10, 1, 8, 8)
+    assert 0 <= out.min() and out.max() <= 16  # digits' pixel range, not [0, 1]
+    assert out.max() > 8
+
+
+def test_training_improves_the_elbo(fitted, images):
+    untrained = vaekit.VAE(hidden=(64,), latent_dim=6, epochs=1, lr=1e-9).fit(images)
+    assert fitted.score(images) > untrained.score(images) + 5
+
+
+def test_sample_shapes_and_temperature(fitted):
+    s = fitted.sample(16, seed=3)
+    assert s.shape == (16, 1, 8, 8)
+    np.testing.assert_array_equal(s, fitted.sample(16, seed=3))
+    cold = fitted.sample(200, temperature=0.01, seed=1)
+    assert cold.std(0).mean() < fitted.sample(200, temperature=1.0, seed=1).std(0).mean()
+
+
+def test_save_and_load_round_trip(fitted, images, tmp_path):
+    fitted.save(tmp_path / "run")
+    loaded = vaekit.load(tmp_path / "run")
+    np.testing.assert_array_equal(loaded.transform(images), fitted.transform(images))
+    assert loaded.score(images) == fitted.score(images)
+    assert loaded.config_.model == fitted.config_.model and loaded.config_.train == fitted.config_.train
+
+
+def test_weights_that_do_not_fit_the_config_fail_clearly(fitted, tmp_path):
+    run = fitted.save(tmp_path / "run")
+    config = run.read_config()
+    config.model.latent_dim = 7
+    run.write_config(config)
+    with pytest.raises(ModelFileError, match="does not fit the architecture"):
+        vaekit.load(run.path)
+
+
+def test_tables_are_standardised_and_mapped_back():
+    wine = load_wine(as_frame=True).data
+    vae = vaekit.VAE(hidden=(32,), latent_dim=3, epochs=150, patience=150).fit(wine)  # 178 rows: ~300 steps
+    recon = vae.reconstruct(wine)
+    assert recon.shape == wine.shape
+    # in original units: the reconstruction error is far below each column's spread
+    rel = np.sqrt(((recon - wine.to_numpy()) ** 2).mean(0)) / wine.to_numpy().std(0)
+    assert rel.mean() < 0.8
+    assert vae.preprocessor_.columns == list(wine.columns)
+    with pytest.raises(DataError, match="columns"):
+        vae.transform(wine.rename(columns={"alcohol": "ethanol"}))
+
+
+def test_sklearn_conventions(images):
+    vae = vaekit.VAE(latent_dim=3, epochs=1)
+    clone(vae)
+    assert vae.get_params()["latent_dim"] == 3
+    pipe = make_pipeline(FunctionTransformer(lambda x: x.reshape(len(x), -1)), vaekit.VAE(latent_dim=2, epochs=1,
+                                                                                          hidden=(16,)))
+    assert pipe.fit_transform(images.x).shape == (images.n, 2)
+
+
+def test_bad_settings_and_data():
+    with pytest.raises(ConfigError, match="beta"):
+        vaekit.VAE(beta=-1, epochs=1).fit(np.random.rand(50, 3))
+    with pytest.raises(ConfigError, match="gaussian"):
+        vaekit.VAE(likelihood="bernoulli", epochs=1).fit(np.random.rand(50, 3))
+    with pytest.raises(DataError):
+        vaekit.VAE(epochs=1).fit(np.full((50, 3), np.nan))
+    with pytest.raises(DataError):
+        vaekit.VAE(epochs=1).fit(np.zeros((0, 3)))
+    vae = vaekit.VAE(latent_dim=2, epochs=1, hidden=(8,)).fit(pd.DataFrame(np.random.rand(40, 3)))
+    with pytest.raises(DataError, match="shape"):
+        vae.inverse_transform(np.zeros((3, 5)))

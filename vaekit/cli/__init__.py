@@ -1,0 +1,49 @@
+"""The ``vaekit`` command line: one sub-command per module in this package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vaekit import __version__
+from vaekit.cli import evaluate, generate, info, train
+from vaekit.errors import VaekitError
+
+COMMANDS = (train, evaluate, generate, info)
+
+DESCRIPTION = """\
+Variational autoencoders for your images and tables.
+
+A typical session:
+  vaekit train digits --out runs/digits        # train; writes a run folder with pictures
+  vaekit evaluate runs/digits digits           # ELBO, importance-weighted NLL, active units
+  vaekit sample runs/digits -n 64 --out s.png  # new examples
+  vaekit info runs/digits                      # what a run folder holds
+
+DATA is a built-in name (digits, mnist5k, breast_cancer, wine, diabetes) or a path:
+.npy/.npz arrays, .csv/.parquet tables, a folder of PNG/JPEG images, or MNIST-style IDX files.
+Run `vaekit COMMAND --help` for each command's options.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vaekit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except VaekitError as err:
+        print(f"vaekit: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vaekit: interrupted", file=sys.stderr)
+        return 130

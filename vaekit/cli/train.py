@@ -1,0 +1,124 @@
+"""``vaekit train``: fit a VAE and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vaekit import atomic
+from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
+from vaekit.config import ARCHITECTURES, BINARIZE_MODES
+from vaekit.errors import VaekitError
+from vaekit.estimator import VAE
+from vaekit.likelihoods import LIKELIHOODS
+from vaekit.priors import PRIORS
+from vaekit.run_pictures import draw_run_pictures
+from vaekit.runfolder import RunFolder
+
+DESCRIPTION = """\
+Train a VAE on DATA and write the run folder RUN: config.json, model.safetensors (the best
+weights by validation ELBO), preprocessing.json, metrics.jsonl (one line per epoch),
+checkpoints/ and pictures (samples.png, reconstructions.png, loss.png).
+
+The objective is the ELBO = E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)); with --iw-samples K > 1
+it is the tighter importance-weighted bound (IWAE). Training stops early when the validation
+ELBO has not improved for --patience epochs. An interrupted run continues with --resume.
+
+examples:
+  vaekit train digits --out runs/digits
+  vaekit train images/ --resize 32x32 --model conv --likelihood logistic --out runs/faces
+  vaekit train table.csv --label-column species --latent-dim 4 --out runs/table
+  vaekit train train-images-idx3-ubyte.gz --test t10k-images-idx3-ubyte.gz --out runs/mnist
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_parser(sub, "train", "train a VAE and write a run folder", DESCRIPTION)
+    p.add_argument("data", metavar="DATA", help=data_help())
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
+    p.add_argument("--test", metavar="DATA", help="held-out data to evaluate on after training")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", choices=ARCHITECTURES, default="mlp",
+                       help="mlp for any data; conv for images of any size")
+    model.add_argument("--hidden", type=int, nargs="+", default=[400], metavar="N",
+                       help="hidden layer widths (encoder order; the decoder mirrors them)")
+    model.add_argument("--channels", type=int, nargs="+", default=[32, 64], metavar="C",
+                       help="conv only: channels of each stride-2 conv layer")
+    model.add_argument("--latent-dim", type=int, default=20, help="size of the latent code z")
+    model.add_argument("--likelihood", choices=["auto", *LIKELIHOODS], default="auto",
+                       help="p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
+                            "categorical model 8-bit pixels exactly")
+    model.add_argument("--prior", choices=list(PRIORS), default="normal", help="p(z)")
+    model.add_argument("--binarize", choices=["auto", *BINARIZE_MODES], default="auto",
+                       help="bernoulli only: static = one fixed random binarisation, dynamic = resampled "
+                            "every epoch (auto: dynamic for images)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100; with --resume, "
+                                                              "raise it to train longer)")
+    opt.add_argument("--batch-size", type=int, default=128)
+    opt.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    opt.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the true ELBO; "
+                                                             ">1 favours disentangled codes)")
+    opt.add_argument("--iw-samples", type=int, default=1, help="importance samples per example (1 = ELBO)")
+    opt.add_argument("--val-fraction", type=float, default=0.1, help="share of DATA held out for validation")
+    opt.add_argument("--patience", type=int, default=10, help="epochs without validation improvement "
+                                                              "before stopping")
+    opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...")
+    run = p.add_argument_group("run")
+    run.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint, "
+                                                           "with its saved settings")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_data_options(p)
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    run = RunFolder(args.out)
+    data = load_data(args.data, args)
+    test = load_data(args.test, args) if args.test else None
+    verbose = not args.quiet
+    if args.resume:
+        config = run.require().read_config()
+        overrides = {"verbose": verbose} | ({"epochs": args.epochs} if args.epochs else {})
+        vae = VAE.from_config(config, **overrides)
+    else:
+        if run.file(RunFolder.CONFIG).exists() and not args.overwrite:
+            raise VaekitError(f"{run.path} already holds a run; continue it with --resume, replace it with "
+                              "--overwrite, or choose another --out")
+        vae = VAE(
+            model=args.model, hidden=tuple(args.hidden), channels=tuple(args.channels),
+            latent_dim=args.latent_dim, likelihood=args.likelihood, prior=args.prior, binarize=args.binarize,
+            epochs=args.epochs or 100, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+            iw_samples=args.iw_samples, val_fraction=args.val_fraction, patience=args.patience,
+            seed=args.seed, device=args.device, verbose=verbose,
+        )
+    try:
+        vae.fit(data, run_dir=run.path, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"vaekit: interrupted; continue with: vaekit train {args.data} --out {run.path} --resume",
+              file=sys.stderr)
+        return 130
+    pictures = draw_run_pictures(vae, test or data, run.path)
+    summary = {"best_epoch": vae.best_epoch_, "epochs_run": len(vae.history_),
+               "val_elbo": vae.history_[vae.best_epoch_ - 1].get("val_elbo")}
+    if test is not None:
+        summary["test_elbo"] = vae.score(test)
+        atomic.write_text(run.file("test_metrics.json"), json.dumps(summary, indent=2) + "\n")
+    if verbose:
+        print(_summary_text(run.path, summary, pictures))
+    return 0
+
+
+def _summary_text(path: Path, summary: dict, pictures: list[Path]) -> str:
+    lines = [f"run folder: {path}",
+             f"best epoch {summary['best_epoch']} of {summary['epochs_run']}"]
+    if summary["val_elbo"] is not None:
+        lines.append(f"validation ELBO: {summary['val_elbo']:.3f} nats per example")
+    if "test_elbo" in summary:
+        lines.append(f"test ELBO:       {summary['test_elbo']:.3f} nats per example")
+    lines.append("pictures: " + ", ".join(p.name for p in pictures))
+    return "\n".join(lines)

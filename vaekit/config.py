@@ -1,0 +1,137 @@
+"""The whole configuration of a run, as plain dataclasses that round-trip through JSON.
+
+``ModelConfig`` fixes the network's architecture, so a weights file plus its
+``ModelConfig`` rebuild the model exactly. ``TrainConfig`` says how it was trained.
+Both are validated on construction, so a bad value fails before any work is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vaekit.errors import ConfigError
+from vaekit.likelihoods import LIKELIHOODS
+from vaekit.priors import PRIORS
+
+ARCHITECTURES = ("mlp", "conv")
+BINARIZE_MODES = ("none", "static", "dynamic")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture: what goes in, how it is encoded, what comes out."""
+
+    input_shape: tuple[int, ...]
+    arch: str = "mlp"
+    hidden: tuple[int, ...] = (400,)
+    channels: tuple[int, ...] = (32, 64)
+    latent_dim: int = 20
+    likelihood: str = "bernoulli"
+    prior: str = "normal"
+    #: Feed the observation mask to the encoder as extra inputs (for data with missing entries).
+    mask_input: bool = False
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(d) for d in self.input_shape)
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.channels = tuple(int(c) for c in self.channels)
+        if not self.input_shape or min(self.input_shape) < 1:
+            raise ConfigError(f"input_shape must be positive sizes, got {self.input_shape}")
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"unknown model {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.arch == "conv" and len(self.input_shape) != 3:
+            raise ConfigError(
+                f"the conv model needs images (channels, height, width); this data has shape {self.input_shape}"
+                " — use --model mlp for tables"
+            )
+        if self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if any(h < 1 for h in self.hidden + self.channels):
+            raise ConfigError("layer sizes must be positive")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+        if self.prior not in PRIORS:
+            raise ConfigError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation: the objective's weights, the optimiser and the schedule."""
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta: float = 1.0
+    iw_samples: int = 1
+    binarize: str = "none"
+    val_fraction: float = 0.1
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.beta < 0:
+            raise ConfigError(f"--beta must be non-negative (1 is the plain ELBO), got {self.beta}")
+        if self.iw_samples < 1:
+            raise ConfigError(f"--iw-samples must be at least 1, got {self.iw_samples}")
+        if self.binarize not in BINARIZE_MODES:
+            raise ConfigError(f"--binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.patience < 1:
+            raise ConfigError(f"--patience must be at least 1, got {self.patience}")
+
+
+@dataclass
+class RunConfig:
+    """Everything ``config.json`` holds: model, training, where the data came from, versions."""
+
+    model: ModelConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        try:
+            return cls(
+                model=_build(ModelConfig, raw["model"]),
+                train=_build(TrainConfig, raw.get("train", {})),
+                data=dict(raw.get("data", {})),
+                versions=dict(raw.get("versions", {})),
+            )
+        except (KeyError, TypeError) as err:
+            raise ConfigError(f"config is incomplete or malformed: {err}") from None
+
+
+def _build(cls: type, raw: dict[str, Any]) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+    return cls(**raw)
+
+
+def versions() -> dict[str, str]:
+    """Library versions to record with every run, for reproducibility."""
+    import numpy
+    import torch
+
+    from vaekit import __version__
+
+    return {"vaekit": __version__, "torch": torch.__version__, "numpy": numpy.__version__}

@@ -1,0 +1,279 @@
+"""``vaekit.VAE``: the user-facing model, with scikit-learn's conventions.
+
+Parameters live in ``__init__`` and are only stored there; ``fit`` learns everything
+else (attributes ending in ``_``). ``transform`` gives posterior means (a deterministic
+embedding), ``inverse_transform`` decodes codes back to data in the user's units.
+
+    >>> from sklearn.datasets import load_digits
+    >>> vae = VAE(latent_dim=8, epochs=5).fit(load_digits().images[:, None] / 16)
+    >>> codes = vae.transform(load_digits().images[:10, None] / 16)   # (10, 8)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from vaekit.config import ModelConfig, RunConfig, TrainConfig, versions
+from vaekit.data import Dataset, from_array
+from vaekit.errors import ConfigError, DataError
+from vaekit.evaluation import evaluate
+from vaekit.module import VAEModule
+from vaekit.preprocessing import Preprocessor, fixed_binarization
+from vaekit.runfolder import RunFolder
+from vaekit.training import EpochCallback, Trainer, mean_elbo, resolve_device
+
+DataLike = np.ndarray | pd.DataFrame | Dataset
+
+
+def as_dataset(X: DataLike) -> Dataset:
+    """Accept a Dataset, a DataFrame (a table) or an array: (n, d) table, (n, h, w) or (n, c, h, w) images."""
+    if isinstance(X, Dataset):
+        return X
+    if isinstance(X, pd.DataFrame):
+        return from_array(X.to_numpy(), columns=[str(c) for c in X.columns], index=list(X.index))
+    return from_array(np.asarray(X))
+
+
+def resolve_likelihood(likelihood: str, kind: str) -> str:
+    return ("bernoulli" if kind == "image" else "gaussian") if likelihood == "auto" else likelihood
+
+
+def resolve_binarize(binarize: str, likelihood: str, kind: str) -> str:
+    if binarize == "auto":
+        return "dynamic" if likelihood == "bernoulli" and kind == "image" else "none"
+    if binarize != "none" and likelihood != "bernoulli":
+        raise ConfigError(f"--binarize {binarize} only makes sense with the bernoulli likelihood")
+    return binarize
+
+
+class VAE(TransformerMixin, BaseEstimator):
+    """A variational autoencoder for images or tables.
+
+    Parameters mirror ``vaekit train``'s flags. ``likelihood="auto"`` picks Bernoulli for
+    images and Gaussian for tables; ``binarize="auto"`` resamples binary images every
+    epoch ("dynamic") when the likelihood is Bernoulli.
+    """
+
+    def __init__(
+        self,
+        model: str = "mlp",
+        hidden: tuple[int, ...] = (400,),
+        channels: tuple[int, ...] = (32, 64),
+        latent_dim: int = 20,
+        likelihood: str = "auto",
+        prior: str = "normal",
+        binarize: str = "auto",
+        epochs: int = 50,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        beta: float = 1.0,
+        iw_samples: int = 1,
+        val_fraction: float = 0.1,
+        patience: int = 10,
+        seed: int = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.model = model
+        self.hidden = hidden
+        self.channels = channels
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.prior = prior
+        self.binarize = binarize
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.beta = beta
+        self.iw_samples = iw_samples
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    # -- configuration -------------------------------------------------------------------------
+    def _run_config(self, data: Dataset) -> RunConfig:
+        likelihood = resolve_likelihood(self.likelihood, data.kind)
+        model = ModelConfig(
+            input_shape=tuple(data.shape), arch=self.model, hidden=tuple(self.hidden),
+            channels=tuple(self.channels), latent_dim=self.latent_dim, likelihood=likelihood, prior=self.prior,
+        )
+        train = TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, beta=self.beta,
+            iw_samples=self.iw_samples, binarize=resolve_binarize(self.binarize, likelihood, data.kind),
+            val_fraction=self.val_fraction, patience=self.patience, seed=self.seed, device=self.device,
+        )
+        return RunConfig(model=model, train=train, data={"source": data.source, "kind": data.kind},
+                         versions=versions())
+
+    @classmethod
+    def from_config(cls, config: RunConfig, **overrides: Any) -> VAE:
+        """An unfitted estimator with the parameters a run was trained with."""
+        m, t = config.model, config.train
+        params = {
+            "model": m.arch, "hidden": m.hidden, "channels": m.channels, "latent_dim": m.latent_dim,
+            "likelihood": m.likelihood, "prior": m.prior, "binarize": t.binarize, "epochs": t.epochs,
+            "batch_size": t.batch_size, "lr": t.lr, "beta": t.beta, "iw_samples": t.iw_samples,
+            "val_fraction": t.val_fraction, "patience": t.patience, "seed": t.seed, "device": t.device,
+        }
+        return cls(**{**params, **overrides})
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: DataLike,
+        y: Any = None,
+        *,
+        X_val: DataLike | None = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        callbacks: list[EpochCallback] | None = None,
+    ) -> VAE:
+        """Train on X (a validation split is held out unless ``X_val`` is given).
+
+        With ``run_dir``, the run folder is written as training goes (config, best weights,
+        metrics, checkpoints); ``resume=True`` continues from its last checkpoint.
+        """
+        data = as_dataset(X)
+        config = self._run_config(data)
+        run = RunFolder(run_dir) if run_dir is not None else None
+        if resume:
+            if run is None:
+                raise ConfigError("resume=True needs the run_dir to resume from")
+            run.require_checkpoint()
+            pre = run.read_preprocessing()
+            pre.check(data)
+        else:
+            pre = Preprocessor.fit(data)
+        self._check_likelihood_fits(config, pre, data)
+
+        device = resolve_device(self.device)
+        x = torch.from_numpy(pre.transform(data.x))
+        if X_val is not None:
+            val_data = as_dataset(X_val)
+            pre.check(val_data)
+            train, val = x, torch.from_numpy(pre.transform(val_data.x))
+        else:
+            train, val = self._split(x, config.train)
+        if config.train.binarize != "none":
+            val = None if val is None else fixed_binarization(val)
+            if config.train.binarize == "static":
+                train = fixed_binarization(train)
+
+        torch.manual_seed(self.seed)  # deterministic initial weights
+        module = VAEModule(config.model).to(device)
+        if run is not None and not resume:
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.write_config(config)
+            run.write_preprocessing(pre)
+        trainer = Trainer(module, config.train, run=run, quiet=not self.verbose, callbacks=callbacks or ())
+        result = trainer.fit(train.to(device), None if val is None else val.to(device), resume=resume)
+
+        self.module_ = module.eval()
+        self.preprocessor_ = pre
+        self.config_ = config
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_features_in_ = int(np.prod(data.shape))
+        return self
+
+    def _split(self, x: torch.Tensor, train: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n_val = round(train.val_fraction * x.shape[0])
+        if n_val == 0:
+            return x, None
+        if n_val >= x.shape[0]:
+            raise DataError(f"only {x.shape[0]} examples: too few to hold out a validation split")
+        order = torch.from_numpy(np.random.default_rng(train.seed).permutation(x.shape[0]))
+        return x[order[n_val:]], x[order[:n_val]]
+
+    @staticmethod
+    def _check_likelihood_fits(config: RunConfig, pre: Preprocessor, data: Dataset) -> None:
+        name = config.model.likelihood
+        if name != "gaussian" and data.kind == "table":
+            raise ConfigError(f"the {name} likelihood is for images; tables are standardised, use gaussian")
+
+    # -- using a fitted model -----------------------------------------------------------------
+    def _tensor(self, X: DataLike) -> torch.Tensor:
+        check_is_fitted(self, "module_")
+        data = as_dataset(X)
+        self.preprocessor_.check(data)
+        return torch.from_numpy(self.preprocessor_.transform(data.x)).to(self.module_.device)
+
+    def _model_input(self, X: DataLike) -> torch.Tensor:
+        """Data as the model scores it: binarised once, reproducibly, if trained on binary data."""
+        x = self._tensor(X)
+        return fixed_binarization(x) if self.config_.train.binarize != "none" else x
+
+    def _to_units(self, x: torch.Tensor) -> np.ndarray:
+        return self.preprocessor_.inverse_transform(x.detach().cpu().numpy())
+
+    @torch.no_grad()
+    def transform(self, X: DataLike) -> np.ndarray:
+        """Posterior means E[z|x], ``(n, latent_dim)`` — deterministic, unlike a sample."""
+        x = self._tensor(X)
+        return torch.cat([self.module_.encode(b)[0] for b in x.split(1024)]).cpu().numpy()
+
+    @torch.no_grad()
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """Decode codes to the decoder's mean, in the data's original units."""
+        check_is_fitted(self, "module_")
+        z = torch.as_tensor(np.asarray(Z, dtype=np.float32), device=self.module_.device)
+        if z.ndim != 2 or z.shape[1] != self.module_.latent_dim:
+            raise DataError(f"codes must have shape (n, {self.module_.latent_dim}), got {tuple(z.shape)}")
+        module = self.module_
+        return self._to_units(torch.cat([module.likelihood.mean(module.decode(b)) for b in z.split(1024)]))
+
+    @torch.no_grad()
+    def sample(self, n: int = 64, temperature: float = 1.0, seed: int | None = None) -> np.ndarray:
+        """New examples: codes drawn from the prior (scaled by ``temperature``), decoded to their mean."""
+        check_is_fitted(self, "module_")
+        gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        z = self.module_.prior.sample(n, generator=gen) * temperature
+        return self.inverse_transform(z.numpy())
+
+    @torch.no_grad()
+    def reconstruct(self, X: DataLike) -> np.ndarray:
+        """Decoder mean at the posterior mean, in original units."""
+        return self.inverse_transform(self.transform(X))
+
+    def score(self, X: DataLike, y: Any = None) -> float:
+        """Mean ELBO in nats per example (higher is better)."""
+        return mean_elbo(self.module_, self._model_input(X), seed=self.seed)["elbo"]
+
+    def evaluate(self, X: DataLike, iw_samples: int = 1000, progress: bool = False) -> dict[str, Any]:
+        """ELBO, importance-weighted NLL, bits/dim, reconstruction error, KL per dimension, active units."""
+        return evaluate(self.module_, self._model_input(X), iw_samples=iw_samples, seed=self.seed,
+                        progress=progress)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> RunFolder:
+        """Write config, weights and preprocessing to a run folder (no pickle anywhere)."""
+        check_is_fitted(self, "module_")
+        run = RunFolder(path)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_config(self.config_)
+        run.write_preprocessing(self.preprocessor_)
+        run.save_weights(self.module_)
+        return run
+
+
+def load(path: str | Path, device: str = "auto") -> VAE:
+    """Load a fitted :class:`VAE` from a run folder written by ``vaekit train`` or ``VAE.save``."""
+    run = RunFolder(path).require()
+    config = run.read_config()
+    vae = VAE.from_config(config, device=device)
+    vae.module_ = run.load_module(config).to(resolve_device(device))
+    vae.preprocessor_ = run.read_preprocessing()
+    vae.config_ = config
+    vae.history_ = run.read_metrics()
+    vae.best_epoch_ = max((r["epoch"] for r in vae.history_), default=0)
+    vae.n_features_in_ = int(np.prod(config.model.input_shape))
+    return vae

@@ -1,0 +1,191 @@
+"""The training loop: minibatch SGD on the ELBO (or IWAE bound) with Adam.
+
+Data that fits in memory stays one tensor; each epoch draws a permutation and slices
+batches with ``index_select`` (no per-sample Python, no DataLoader). Every epoch ends
+with a validation ELBO, a line in ``metrics.jsonl`` and an atomic checkpoint, so
+training can stop early on a plateau, keep the best model, and resume after a crash to
+the same result as an uninterrupted run: the random generators are part of the
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from vaekit.config import TrainConfig
+from vaekit.errors import TrainingError
+from vaekit.module import VAEModule
+from vaekit.objectives import elbo_loss, training_loss
+from vaekit.preprocessing import binarize
+from vaekit.runfolder import RunFolder
+from vaekit.serialization import load_checkpoint, load_tensors, save_checkpoint
+
+EpochCallback = Callable[[dict[str, Any]], None]
+EVAL_BATCH = 1024
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val_elbo: float | None
+    stopped_early: bool
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(module: VAEModule, lr: float) -> torch.optim.Optimizer:
+    """Adam; the fused kernel updates all parameters in one pass (about 3x faster on CPU)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+@torch.no_grad()
+def mean_elbo(module: VAEModule, x: Tensor, mask: Tensor | None = None, seed: int = 0) -> dict[str, float]:
+    """Mean single-sample ELBO, reconstruction and KL over a dataset (deterministic for a seed)."""
+    was_training = module.training
+    module.eval()
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    sums = torch.zeros(3, dtype=torch.float64)
+    for start in range(0, x.shape[0], EVAL_BATCH):
+        sl = slice(start, start + EVAL_BATCH)
+        terms = elbo_loss(module, x[sl], None if mask is None else mask[sl], generator=gen)
+        sums += torch.stack([terms.bound.sum(), terms.recon.sum(), terms.kl.sum()]).double().cpu()
+    module.train(was_training)
+    elbo, recon, kl = (sums / x.shape[0]).tolist()
+    return {"elbo": elbo, "recon": recon, "kl": kl}
+
+
+class Trainer:
+    """Trains a :class:`VAEModule` in place; with a run folder, also logs and checkpoints."""
+
+    def __init__(
+        self,
+        module: VAEModule,
+        config: TrainConfig,
+        *,
+        run: RunFolder | None = None,
+        quiet: bool = False,
+        callbacks: Sequence[EpochCallback] = (),
+    ) -> None:
+        self.module = module
+        self.config = config
+        self.run = run
+        self.quiet = quiet
+        self.callbacks = list(callbacks)
+        self.device = module.device
+        self.optimizer = make_optimizer(module, config.lr)
+        self.order_gen = torch.Generator().manual_seed(config.seed)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+
+    def fit(
+        self,
+        train: Tensor,
+        val: Tensor | None = None,
+        *,
+        train_mask: Tensor | None = None,
+        val_mask: Tensor | None = None,
+        resume: bool = False,
+    ) -> TrainResult:
+        cfg = self.config
+        state = {"epoch": 0, "best_epoch": 0, "best_val_elbo": None, "bad_epochs": 0}
+        history: list[dict[str, Any]] = []
+        best_weights = copy.deepcopy(self.module.state_dict())
+        if resume:
+            state, history, best_weights = self._restore()
+        steps_per_epoch = math.ceil(train.shape[0] / cfg.batch_size)
+        bar = tqdm(
+            total=cfg.epochs * steps_per_epoch, initial=state["epoch"] * steps_per_epoch, unit="step",
+            desc="training", disable=self.quiet or not sys.stderr.isatty(), dynamic_ncols=True,
+        )
+        flush_denormal = torch.set_flush_denormal(True)  # tiny Adam moments otherwise slow every update
+        stopped_early = False
+        try:
+            for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+                row = self._train_epoch(train, train_mask, bar)
+                row["epoch"] = epoch
+                if val is not None:
+                    scores = mean_elbo(self.module, val, val_mask, seed=cfg.seed)
+                    row.update({f"val_{k}": v for k, v in scores.items()})
+                score = row.get("val_elbo", row["train_elbo"])
+                if state["best_val_elbo"] is None or score > state["best_val_elbo"]:
+                    state.update(best_val_elbo=score, best_epoch=epoch, bad_epochs=0)
+                    best_weights = copy.deepcopy(self.module.state_dict())
+                    if self.run is not None:
+                        self.run.save_weights(self.module)
+                else:
+                    state["bad_epochs"] += 1
+                state["epoch"] = epoch
+                row["elapsed_s"] = (history[-1]["elapsed_s"] if history else 0.0) + row["time_s"]
+                history.append(row)
+                if self.run is not None:
+                    self.run.write_metrics(history)
+                    save_checkpoint(self.run.checkpoint, self.module, self.optimizer,
+                                    {"order": self.order_gen, "noise": self.noise_gen}, state)
+                bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.2f}",
+                                val_elbo=f"{row.get('val_elbo', float('nan')):.2f}")
+                for callback in self.callbacks:
+                    callback(row)
+                if val is not None and state["bad_epochs"] >= cfg.patience:
+                    stopped_early = True
+                    break
+        finally:
+            bar.close()
+            if flush_denormal:
+                torch.set_flush_denormal(False)
+        self.module.load_state_dict(best_weights)
+        return TrainResult(history, state["best_epoch"], state["best_val_elbo"], stopped_early)
+
+    def _train_epoch(self, x: Tensor, mask: Tensor | None, bar: tqdm) -> dict[str, Any]:
+        cfg, module, optimizer = self.config, self.module, self.optimizer
+        module.train()
+        n = x.shape[0]
+        perm = torch.randperm(n, generator=self.order_gen).to(x.device)
+        sums = torch.zeros(4, device=x.device)
+        start_time = time.perf_counter()
+        for start in range(0, n, cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            xb = x.index_select(0, idx)
+            mb = None if mask is None else mask.index_select(0, idx)
+            if cfg.binarize == "dynamic":
+                xb = binarize(xb, self.noise_gen)
+            terms = training_loss(module, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen)
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                sums += torch.stack([terms.loss * idx.numel(), terms.recon.sum(), terms.kl.sum(),
+                                     terms.bound.sum()])
+            bar.update()
+        elapsed = time.perf_counter() - start_time
+        loss, recon, kl, bound = (sums / n).tolist()
+        if not all(map(math.isfinite, (loss, recon, kl))):
+            raise TrainingError(
+                "the loss became NaN/Inf; the best model so far is kept. Try a lower --lr, a smaller --beta "
+                "warm-up, or check the data for extreme values (tables are standardised, images must be in range)"
+            )
+        return {"train_loss": loss, "train_recon": recon, "train_kl": kl, "train_elbo": bound,
+                "time_s": elapsed, "samples_per_s": n / elapsed}
+
+    def _restore(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Tensor]]:
+        if self.run is None:
+            raise TrainingError("resuming needs a run folder to resume from")
+        state = load_checkpoint(self.run.require_checkpoint(), self.module, self.optimizer,
+                                {"order": self.order_gen, "noise": self.noise_gen})
+        history = [r for r in self.run.read_metrics() if r["epoch"] <= state["epoch"]]
+        best, _ = load_tensors(self.run.file(RunFolder.MODEL))
+        return state, history, best
