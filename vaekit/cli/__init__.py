@@ -1,15 +1,19 @@
-"""The ``vaekit`` command line: one sub-command per module in this package."""
+"""The ``vaekit`` command line: one module per command in this package.
+
+A module that defines ``register(subparsers)`` adds its sub-command(s); ``ORDER`` (default
+100) places it in ``--help``. Adding a command means adding a module, nothing else.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
+from types import ModuleType
 
 from vaekit import __version__
-from vaekit.cli import evaluate, generate, info, train
 from vaekit.errors import VaekitError
-
-COMMANDS = (train, evaluate, generate, info)
 
 DESCRIPTION = """\
 Variational autoencoders for your images and tables.
@@ -26,14 +30,19 @@ Run `vaekit COMMAND --help` for each command's options.
 """
 
 
+def command_modules() -> list[ModuleType]:
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    return sorted((m for m in modules if hasattr(m, "register")), key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vaekit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        command.register(sub)
+    for module in command_modules():
+        module.register(sub)
     return parser
 
 

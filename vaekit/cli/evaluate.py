@@ -12,6 +12,8 @@ from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
 from vaekit.errors import VaekitError
 from vaekit.estimator import load
 
+ORDER = 20
+
 DESCRIPTION = """\
 Evaluate a trained run on DATA (usually held-out test data). Prints, per example in nats:
 the ELBO and its two terms, the negative log-likelihood estimated with K importance samples

@@ -14,6 +14,8 @@ from vaekit.errors import VaekitError
 from vaekit.estimator import VAE, load
 from vaekit.plots import plot_images, plot_reconstructions
 
+ORDER = 30
+
 SAMPLE_DESCRIPTION = """\
 Draw codes from the prior, decode them and write the result: a picture grid (.png) or an array
 (.npy) for images, a table in the original columns and units (.csv) for tables. --temperature

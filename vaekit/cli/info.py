@@ -8,6 +8,8 @@ import json
 from vaekit.cli.common import add_parser
 from vaekit.runfolder import RunFolder
 
+ORDER = 90
+
 DESCRIPTION = """\
 Describe a run folder: the data it was trained on, the architecture and its parameter count,
 the training settings, and how training went (epochs, best validation ELBO, throughput).

@@ -17,6 +17,8 @@ from vaekit.priors import PRIORS
 from vaekit.run_pictures import draw_run_pictures
 from vaekit.runfolder import RunFolder
 
+ORDER = 10
+
 DESCRIPTION = """\
 Train a VAE on DATA and write the run folder RUN: config.json, model.safetensors (the best
 weights by validation ELBO), preprocessing.json, metrics.jsonl (one line per epoch),
