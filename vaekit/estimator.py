@@ -11,6 +11,7 @@ embedding), ``inverse_transform`` decodes codes back to data in the user's units
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,20 @@ from vaekit.runfolder import RunFolder
 from vaekit.training import EpochCallback, Trainer, mean_elbo, resolve_device
 
 DataLike = np.ndarray | pd.DataFrame | Dataset
+
+
+#: Config fields whose estimator parameter has another name (``VAE(model="conv")`` sets ``arch``).
+PARAM_NAMES = {"arch": "model"}
+
+
+def _config_kwargs(section: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The estimator parameters that a config dataclass has a field for."""
+    kwargs = {}
+    for f in dataclasses.fields(section):
+        name = PARAM_NAMES.get(f.name, f.name)
+        if name in params:
+            kwargs[f.name] = params[name]
+    return kwargs
 
 
 def as_dataset(X: DataLike) -> Dataset:
@@ -101,29 +116,24 @@ class VAE(TransformerMixin, BaseEstimator):
 
     # -- configuration -------------------------------------------------------------------------
     def _run_config(self, data: Dataset) -> RunConfig:
-        likelihood = resolve_likelihood(self.likelihood, data.kind)
-        model = ModelConfig(
-            input_shape=tuple(data.shape), arch=self.model, hidden=tuple(self.hidden),
-            channels=tuple(self.channels), latent_dim=self.latent_dim, likelihood=likelihood, prior=self.prior,
-        )
-        train = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, beta=self.beta,
-            iw_samples=self.iw_samples, binarize=resolve_binarize(self.binarize, likelihood, data.kind),
-            val_fraction=self.val_fraction, patience=self.patience, seed=self.seed, device=self.device,
-        )
+        params = self.get_params()
+        params["likelihood"] = resolve_likelihood(self.likelihood, data.kind)
+        params["binarize"] = resolve_binarize(self.binarize, params["likelihood"], data.kind)
+        model = ModelConfig(input_shape=tuple(data.shape), **_config_kwargs(ModelConfig, params))
+        train = TrainConfig(**_config_kwargs(TrainConfig, params))
         return RunConfig(model=model, train=train, data={"source": data.source, "kind": data.kind},
                          versions=versions())
 
     @classmethod
     def from_config(cls, config: RunConfig, **overrides: Any) -> VAE:
         """An unfitted estimator with the parameters a run was trained with."""
-        m, t = config.model, config.train
-        params = {
-            "model": m.arch, "hidden": m.hidden, "channels": m.channels, "latent_dim": m.latent_dim,
-            "likelihood": m.likelihood, "prior": m.prior, "binarize": t.binarize, "epochs": t.epochs,
-            "batch_size": t.batch_size, "lr": t.lr, "beta": t.beta, "iw_samples": t.iw_samples,
-            "val_fraction": t.val_fraction, "patience": t.patience, "seed": t.seed, "device": t.device,
-        }
+        names = set(cls._get_param_names())
+        params = {}
+        for section in (config.model, config.train):
+            for f in dataclasses.fields(section):
+                name = PARAM_NAMES.get(f.name, f.name)
+                if name in names:
+                    params[name] = getattr(section, f.name)
         return cls(**{**params, **overrides})
 
     # -- fitting -------------------------------------------------------------------------------
