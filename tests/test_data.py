@@ -59,7 +59,7 @@ def test_builtin_mnist5k():
 
 
 def test_builtin_names():
-    assert set(BUILTIN_DATASETS) == {"digits", "mnist5k", "breast_cancer", "wine", "diabetes"}
+    assert set(BUILTIN_DATASETS) == {"digits", "mnist5k", "breast_cancer", "wine", "diabetes", "shapes"}
 
 
 def test_unknown_name_lists_builtins():

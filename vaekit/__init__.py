@@ -11,5 +11,8 @@ __version__ = "0.1.0"
 from vaekit.data import Dataset, load_dataset
 from vaekit.errors import VaekitError
 from vaekit.estimator import VAE, load
+from vaekit.imputation import impute, multiple_imputations  # also registers the "mixed" likelihood
+from vaekit.imputer import VAEImputer
 
-__all__ = ["VAE", "Dataset", "VaekitError", "__version__", "load", "load_dataset"]
+__all__ = ["VAE", "Dataset", "VAEImputer", "VaekitError", "__version__", "impute", "load", "load_dataset",
+           "multiple_imputations"]

@@ -12,12 +12,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vaekit.column_types import check_column_layout
 from vaekit.errors import ConfigError
 from vaekit.likelihoods import LIKELIHOODS
 from vaekit.priors import PRIORS
+from vaekit.regularizers import check_objective_settings
 
 ARCHITECTURES = ("mlp", "conv")
 BINARIZE_MODES = ("none", "static", "dynamic")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -31,8 +34,15 @@ class ModelConfig:
     latent_dim: int = 20
     likelihood: str = "bernoulli"
     prior: str = "normal"
+    #: Mixture components (mog) or pseudo-inputs (vamp) of the prior; None = the prior's default.
+    prior_components: int | None = None
+    #: Sizes of extra stochastic layers above z, bottom to top (ladder-style top-down inference).
+    ladder: tuple[int, ...] = ()
     #: Feed the observation mask to the encoder as extra inputs (for data with missing entries).
     mask_input: bool = False
+    #: The mixed likelihood's type of each column and its number of categories (0 if not categorical).
+    column_types: tuple[str, ...] = ()
+    n_categories: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
@@ -55,6 +65,14 @@ class ModelConfig:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
         if self.prior not in PRIORS:
             raise ConfigError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
+        self.prior_components = PRIORS[self.prior].resolve_components(self.prior_components)
+        self.ladder = tuple(int(d) for d in self.ladder)
+        if any(d < 1 for d in self.ladder):
+            raise ConfigError(f"ladder layer sizes must be positive, got {self.ladder}")
+        if self.ladder and self.prior != "normal":
+            raise ConfigError("a ladder model has its own hierarchical prior; use --prior normal with --ladder")
+        self.column_types, self.n_categories = check_column_layout(
+            self.likelihood, self.input_shape, self.column_types, self.n_categories)
 
 
 @dataclass
@@ -66,11 +84,32 @@ class TrainConfig:
     lr: float = 1e-3
     beta: float = 1.0
     iw_samples: int = 1
+    #: Gradient estimator of the importance-weighted bound: standard, stl or dreg.
+    grad_estimator: str = "standard"
+    #: KL weight schedule (constant, linear, cyclical) and its ramp length in epochs.
+    kl_schedule: str = "constant"
+    kl_warmup: float = 0.0
+    #: Free bits: floor (nats) under each latent dimension's batch-mean KL in the loss.
+    free_bits: float = 0.0
+    #: Capacity annealing: gamma * |KL - C|, C rising from 0 to ``capacity`` nats over ``capacity_epochs``.
+    capacity: float | None = None
+    capacity_epochs: float = 0.0
+    capacity_gamma: float = 1000.0
+    #: beta-TCVAE: weight of the total-correlation part of the KL (None = off; equal to beta = plain).
+    tc_beta: float | None = None
     binarize: str = "none"
     val_fraction: float = 0.1
     patience: int = 10
     seed: int = 0
     device: str = "auto"
+    #: bf16 autocasts matrix products (fast on GPUs and bf16 CPUs); compile runs the step through torch.compile.
+    precision: str = "fp32"
+    compile: bool = False
+    #: DataLoader worker processes that read streamed (memory-mapped or lazily decoded) data ahead.
+    workers: int = 0
+    #: Transfer learning: the run folder whose weights start this model, and the parts kept fixed.
+    init_from: str | None = None
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -83,12 +122,21 @@ class TrainConfig:
             raise ConfigError(f"--beta must be non-negative (1 is the plain ELBO), got {self.beta}")
         if self.iw_samples < 1:
             raise ConfigError(f"--iw-samples must be at least 1, got {self.iw_samples}")
+        check_objective_settings(self)
         if self.binarize not in BINARIZE_MODES:
             raise ConfigError(f"--binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.patience < 1:
             raise ConfigError(f"--patience must be at least 1, got {self.patience}")
+        self.init_from = None if self.init_from is None else str(self.init_from)
+        self.freeze = (self.freeze,) if isinstance(self.freeze, str) else tuple(str(f) for f in self.freeze)
+        if self.freeze and self.init_from is None:
+            raise ConfigError("--freeze needs --init-from: frozen fresh weights would stay random")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.workers < 0:
+            raise ConfigError(f"--workers must be 0 (read in the training process) or more, got {self.workers}")
 
 
 @dataclass

@@ -21,14 +21,20 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from vaekit.column_types import ColumnTypesSpec, column_layout
 from vaekit.config import ModelConfig, RunConfig, TrainConfig, versions
 from vaekit.data import Dataset, from_array
+from vaekit.data.out_of_core import is_out_of_core
+from vaekit.distributed import World, join, peers_reported
 from vaekit.errors import ConfigError, DataError
 from vaekit.evaluation import evaluate
-from vaekit.module import VAEModule
+from vaekit.missing import observed_mask, resolve_mask_input, zero_filled
+from vaekit.models import build_module
 from vaekit.preprocessing import Preprocessor, fixed_binarization
 from vaekit.runfolder import RunFolder
+from vaekit.streaming import stream_sources
 from vaekit.training import EpochCallback, Trainer, mean_elbo, resolve_device
+from vaekit.transfer import apply_transfer
 
 DataLike = np.ndarray | pd.DataFrame | Dataset
 
@@ -47,13 +53,17 @@ def _config_kwargs(section: type, params: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def as_dataset(X: DataLike) -> Dataset:
-    """Accept a Dataset, a DataFrame (a table) or an array: (n, d) table, (n, h, w) or (n, c, h, w) images."""
+def as_dataset(X: DataLike, allow_missing: bool = False) -> Dataset:
+    """Accept a Dataset, a DataFrame (a table) or an array: (n, d) table, (n, h, w) or (n, c, h, w) images.
+
+    ``allow_missing`` keeps NaN entries (missing values) instead of refusing them.
+    """
     if isinstance(X, Dataset):
         return X
     if isinstance(X, pd.DataFrame):
-        return from_array(X.to_numpy(), columns=[str(c) for c in X.columns], index=list(X.index))
-    return from_array(np.asarray(X))
+        return from_array(X.to_numpy(), columns=[str(c) for c in X.columns], index=list(X.index),
+                          allow_missing=allow_missing)
+    return from_array(np.asarray(X), allow_missing=allow_missing)
 
 
 def resolve_likelihood(likelihood: str, kind: str) -> str:
@@ -84,17 +94,34 @@ class VAE(TransformerMixin, BaseEstimator):
         latent_dim: int = 20,
         likelihood: str = "auto",
         prior: str = "normal",
+        prior_components: int | None = None,
+        ladder: tuple[int, ...] = (),
         binarize: str = "auto",
+        mask_input: bool | str = "auto",
+        column_types: ColumnTypesSpec = None,
         epochs: int = 50,
         batch_size: int = 128,
         lr: float = 1e-3,
         beta: float = 1.0,
         iw_samples: int = 1,
+        grad_estimator: str = "standard",
+        kl_schedule: str = "constant",
+        kl_warmup: float = 0.0,
+        free_bits: float = 0.0,
+        capacity: float | None = None,
+        capacity_epochs: float = 0.0,
+        capacity_gamma: float = 1000.0,
+        tc_beta: float | None = None,
         val_fraction: float = 0.1,
         patience: int = 10,
         seed: int = 0,
         device: str = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
+        workers: int = 0,
         verbose: bool = False,
+        init_from: str | Path | None = None,
+        freeze: tuple[str, ...] = (),
     ) -> None:
         self.model = model
         self.hidden = hidden
@@ -102,23 +129,42 @@ class VAE(TransformerMixin, BaseEstimator):
         self.latent_dim = latent_dim
         self.likelihood = likelihood
         self.prior = prior
+        self.prior_components = prior_components
+        self.ladder = ladder
         self.binarize = binarize
+        self.mask_input = mask_input
+        self.column_types = column_types
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.beta = beta
         self.iw_samples = iw_samples
+        self.grad_estimator = grad_estimator
+        self.kl_schedule = kl_schedule
+        self.kl_warmup = kl_warmup
+        self.free_bits = free_bits
+        self.capacity = capacity
+        self.capacity_epochs = capacity_epochs
+        self.capacity_gamma = capacity_gamma
+        self.tc_beta = tc_beta
         self.val_fraction = val_fraction
         self.patience = patience
         self.seed = seed
         self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.workers = workers
         self.verbose = verbose
+        self.init_from = init_from
+        self.freeze = freeze
 
     # -- configuration -------------------------------------------------------------------------
-    def _run_config(self, data: Dataset) -> RunConfig:
+    def _run_config(self, data: Dataset, has_missing: bool = False) -> RunConfig:
         params = self.get_params()
         params["likelihood"] = resolve_likelihood(self.likelihood, data.kind)
         params["binarize"] = resolve_binarize(self.binarize, params["likelihood"], data.kind)
+        params["mask_input"] = resolve_mask_input(self.mask_input, has_missing)
+        params.update(column_layout(params["likelihood"], data.kind, data.x, data.columns, self.column_types))
         model = ModelConfig(input_shape=tuple(data.shape), **_config_kwargs(ModelConfig, params))
         train = TrainConfig(**_config_kwargs(TrainConfig, params))
         return RunConfig(model=model, train=train, data={"source": data.source, "kind": data.kind},
@@ -136,6 +182,16 @@ class VAE(TransformerMixin, BaseEstimator):
                     params[name] = getattr(section, f.name)
         return cls(**{**params, **overrides})
 
+    @classmethod
+    def from_pretrained(cls, run_dir: str | Path, **overrides: Any) -> VAE:
+        """An unfitted estimator that starts from a trained run: its settings, and its weights where they fit.
+
+        ``fit`` on new data then fine-tunes; ``freeze=("decoder",)`` trains only the encoder, which maps
+        new data into the run's latent space. Overrides (``lr``, ``epochs``, ...) replace the run's settings.
+        """
+        config = RunFolder(run_dir).require().read_config()
+        return cls.from_config(config, **{"freeze": (), **overrides, "init_from": str(run_dir)})
+
     # -- fitting -------------------------------------------------------------------------------
     def fit(
         self,
@@ -152,8 +208,9 @@ class VAE(TransformerMixin, BaseEstimator):
         With ``run_dir``, the run folder is written as training goes (config, best weights,
         metrics, checkpoints); ``resume=True`` continues from its last checkpoint.
         """
-        data = as_dataset(X)
-        config = self._run_config(data)
+        data = as_dataset(X, allow_missing=True)
+        streamed = is_out_of_core(data.x)  # memory-mapped or decoded on demand: never loaded whole
+        config = self._run_config(data, has_missing=not streamed and observed_mask(data) is not None)
         run = RunFolder(run_dir) if run_dir is not None else None
         if resume:
             if run is None:
@@ -162,30 +219,34 @@ class VAE(TransformerMixin, BaseEstimator):
             pre = run.read_preprocessing()
             pre.check(data)
         else:
-            pre = Preprocessor.fit(data)
+            pre = Preprocessor.fit(data, config.model.column_types)
         self._check_likelihood_fits(config, pre, data)
 
-        device = resolve_device(self.device)
-        x = torch.from_numpy(pre.transform(data.x))
-        if X_val is not None:
-            val_data = as_dataset(X_val)
-            pre.check(val_data)
-            train, val = x, torch.from_numpy(pre.transform(val_data.x))
+        device = join(resolve_device(self.device))  # under torchrun: join the process group, this rank's GPU
+        world = World.current()
+        if streamed:  # read batch by batch
+            rows = torch.arange(data.n)
+            train_rows, val_rows = (rows, None) if X_val is not None else self._split(rows, config.train)
+            train, val = stream_sources(data, pre, config.train.binarize, train_rows, val_rows,
+                                        None if X_val is None else as_dataset(X_val))
+            train_mask = val_mask = None
         else:
-            train, val = self._split(x, config.train)
-        if config.train.binarize != "none":
-            val = None if val is None else fixed_binarization(val)
-            if config.train.binarize == "static":
-                train = fixed_binarization(train)
+            train, val, train_mask, val_mask = self._in_memory(data, pre, config.train, X_val)
 
         torch.manual_seed(self.seed)  # deterministic initial weights
-        module = VAEModule(config.model).to(device)
-        if run is not None and not resume:
+        module = build_module(config.model).to(device)
+        self.transfer_report_ = apply_transfer(module, config.train, resume=resume,
+                                               run=run if world.is_main else None)
+        if run is not None and not resume and world.is_main:
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_config(config)
             run.write_preprocessing(pre)
-        trainer = Trainer(module, config.train, run=run, quiet=not self.verbose, callbacks=callbacks or ())
-        result = trainer.fit(train.to(device), None if val is None else val.to(device), resume=resume)
+        trainer = Trainer(module, config.train, run=run, quiet=not (self.verbose and world.is_main),
+                          callbacks=callbacks or ())
+        with peers_reported(world):
+            result = trainer.fit(train.to(device), None if val is None else val.to(device), resume=resume,
+                                 train_mask=None if train_mask is None else train_mask.to(device),
+                                 val_mask=None if val_mask is None else val_mask.to(device))
 
         self.module_ = module.eval()
         self.preprocessor_ = pre
@@ -194,6 +255,25 @@ class VAE(TransformerMixin, BaseEstimator):
         self.best_epoch_ = result.best_epoch
         self.n_features_in_ = int(np.prod(data.shape))
         return self
+
+    def _in_memory(
+        self, data: Dataset, pre: Preprocessor, train: TrainConfig, X_val: DataLike | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Training and validation data (and masks of observed entries) as tensors in model units."""
+        x, mask = zero_filled(pre.transform(data.x))  # NaN -> 0 plus the mask of observed entries
+        if X_val is not None:
+            val_data = as_dataset(X_val, allow_missing=True)
+            pre.check(val_data)
+            observed_mask(val_data)
+            (train_x, train_mask), (val, val_mask) = (x, mask), zero_filled(pre.transform(val_data.x))
+        else:
+            train_x, val = self._split(x, train)
+            train_mask, val_mask = (None, None) if mask is None else self._split(mask, train)
+        if train.binarize != "none":
+            val = None if val is None else fixed_binarization(val)
+            if train.binarize == "static":
+                train_x = fixed_binarization(train_x)
+        return train_x, val, train_mask, val_mask
 
     def _split(self, x: torch.Tensor, train: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
         n_val = round(train.val_fraction * x.shape[0])
@@ -207,8 +287,9 @@ class VAE(TransformerMixin, BaseEstimator):
     @staticmethod
     def _check_likelihood_fits(config: RunConfig, pre: Preprocessor, data: Dataset) -> None:
         name = config.model.likelihood
-        if name != "gaussian" and data.kind == "table":
-            raise ConfigError(f"the {name} likelihood is for images; tables are standardised, use gaussian")
+        if name not in ("gaussian", "mixed") and data.kind == "table":
+            raise ConfigError(f"the {name} likelihood is for images; tables are standardised, use gaussian "
+                              "(or mixed for columns of several types)")
 
     # -- using a fitted model -----------------------------------------------------------------
     def _tensor(self, X: DataLike) -> torch.Tensor:
@@ -227,9 +308,17 @@ class VAE(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def transform(self, X: DataLike) -> np.ndarray:
-        """Posterior means E[z|x], ``(n, latent_dim)`` — deterministic, unlike a sample."""
-        x = self._tensor(X)
-        return torch.cat([self.module_.encode(b)[0] for b in x.split(1024)]).cpu().numpy()
+        """Posterior means E[z|x], ``(n, latent_dim)`` — deterministic, unlike a sample.
+
+        Missing entries (NaN) are allowed: the code is then inferred from the observed ones.
+        """
+        check_is_fitted(self, "module_")
+        data = as_dataset(X, allow_missing=True)
+        self.preprocessor_.check(data)
+        x, mask = zero_filled(self.preprocessor_.transform(data.x))
+        x = x.to(self.module_.device)
+        mask = torch.ones_like(x) if mask is None else mask.to(x.device)
+        return torch.cat([self.module_.encode(b, m)[0] for b, m in zip(x.split(1024), mask.split(1024))]).cpu().numpy()
 
     @torch.no_grad()
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:

@@ -14,13 +14,16 @@ functions, so their negative log-likelihood is a code length an entropy coder ca
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from vaekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaekit.config import ModelConfig
 
 #: Gaussian and logistic scales are kept above this (in data units): a density on data that
 #: sits exactly on a value (a black pixel) would otherwise grow without bound.
@@ -47,6 +50,11 @@ class Likelihood:
     n_params: ClassVar[int]
     #: True where ``log_prob`` is a probability mass over a finite alphabet.
     discrete: ClassVar[bool]
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> Likelihood:
+        """The likelihood a model configuration asks for (most need nothing from it)."""
+        return cls()
 
     def log_prob(self, params: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Per-example log p(x|params) in nats, shape ``[batch]``."""
@@ -174,8 +182,9 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
 }
 
 
-def make_likelihood(name: str) -> Likelihood:
+def make_likelihood(name: str, config: ModelConfig | None = None) -> Likelihood:
     try:
-        return LIKELIHOODS[name]()
+        cls = LIKELIHOODS[name]
     except KeyError:
         raise ConfigError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}") from None
+    return cls() if config is None else cls.from_config(config)

@@ -101,7 +101,8 @@ def plot_table_samples(data: np.ndarray, samples: np.ndarray, columns: Sequence[
     """Per-column histograms of the data and of generated rows, overlaid."""
     fig, axes = _column_axes(len(columns), "data vs generated samples")
     for j, ax in enumerate(axes):
-        bins = np.histogram_bin_edges(np.concatenate([data[:, j], samples[:, j]]), bins=30)
+        values = np.concatenate([data[:, j], samples[:, j]])
+        bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=30)  # missing cells (NaN) left out
         ax.hist(data[:, j], bins=bins, alpha=0.5, density=True, label="data")
         ax.hist(samples[:, j], bins=bins, alpha=0.5, density=True, label="samples")
         ax.set_title(str(columns[j]), fontsize=9)
@@ -116,7 +117,7 @@ def plot_table_reconstructions(data: np.ndarray, recons: np.ndarray, columns: Se
     fig, axes = _column_axes(len(columns), "reconstruction vs data")
     for j, ax in enumerate(axes):
         ax.scatter(data[:, j], recons[:, j], s=4, alpha=0.5)
-        lo, hi = float(np.min(data[:, j])), float(np.max(data[:, j]))
+        lo, hi = float(np.nanmin(data[:, j])), float(np.nanmax(data[:, j]))
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
         ax.set_title(str(columns[j]), fontsize=9)
     fig.tight_layout()

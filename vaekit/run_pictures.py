@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.data import Dataset
+from vaekit.data.out_of_core import is_out_of_core
 from vaekit.estimator import VAE
 from vaekit.plots import (
     plot_images,
@@ -17,12 +18,16 @@ from vaekit.plots import (
 )
 
 N_PICTURES = 64
+#: Rows of a table on disk (``--mmap``) that its pictures are drawn from, so they fit in memory.
+STREAMED_TABLE_ROWS = 10_000
 
 
 def draw_run_pictures(vae: VAE, data: Dataset, folder: str | Path) -> list[Path]:
     """Write samples.png, reconstructions.png and loss.png into ``folder``; return their paths."""
     folder = Path(folder)
     pre = vae.preprocessor_
+    if is_out_of_core(data.x) and data.n > STREAMED_TABLE_ROWS:
+        data = data.subset(slice(0, STREAMED_TABLE_ROWS))
     shown = data.subset(np.arange(min(N_PICTURES, data.n)))
     samples = vae.sample(N_PICTURES)
     recons = vae.reconstruct(shown)

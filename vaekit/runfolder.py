@@ -18,6 +18,7 @@ from typing import Any
 from vaekit import atomic
 from vaekit.config import RunConfig
 from vaekit.errors import ConfigError, ModelFileError, TrainingError
+from vaekit.models import build_module
 from vaekit.module import VAEModule
 from vaekit.preprocessing import Preprocessor
 from vaekit.serialization import load_state_strict, load_tensors, save_tensors
@@ -93,7 +94,7 @@ class RunFolder:
 
     def load_module(self, config: RunConfig | None = None) -> VAEModule:
         config = config or self.read_config()
-        module = VAEModule(config.model)
+        module = build_module(config.model)
         tensors, _ = load_tensors(self.path / self.MODEL)
         load_state_strict(module, tensors, str(self.path / self.MODEL))
         return module.eval()

@@ -1,7 +1,9 @@
 """The training loop: minibatch SGD on the ELBO (or IWAE bound) with Adam.
 
 Data that fits in memory stays one tensor; each epoch draws a permutation and slices
-batches with ``index_select`` (no per-sample Python, no DataLoader). Every epoch ends
+batches with ``index_select`` (no per-sample Python, no DataLoader); data on disk streams
+batch by batch (``vaekit.streaming``), and under torchrun each process trains on its shard
+of every batch with DDP (``vaekit.distributed``). Every epoch ends
 with a validation ELBO, a line in ``metrics.jsonl`` and an atomic checkpoint, so
 training can stop early on a plateau, keep the best model, and resume after a crash to
 the same result as an uninterrupted run: the random generators are part of the
@@ -19,16 +21,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from vaekit.acceleration import step_forward
 from vaekit.config import TrainConfig
+from vaekit.distributed import SINGLE_PROCESS, World
 from vaekit.errors import TrainingError
 from vaekit.module import VAEModule
 from vaekit.objectives import elbo_loss, training_loss
 from vaekit.preprocessing import binarize
+from vaekit.regularizers import Regularizer, check_model_fits
 from vaekit.runfolder import RunFolder
 from vaekit.serialization import load_checkpoint, load_tensors, save_checkpoint
+from vaekit.streaming import RowSource, epoch_batches
 
 EpochCallback = Callable[[dict[str, Any]], None]
 EVAL_BATCH = 1024
@@ -55,18 +62,25 @@ def make_optimizer(module: VAEModule, lr: float) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def mean_elbo(module: VAEModule, x: Tensor, mask: Tensor | None = None, seed: int = 0) -> dict[str, float]:
-    """Mean single-sample ELBO, reconstruction and KL over a dataset (deterministic for a seed)."""
+def mean_elbo(
+    module: VAEModule, x: Tensor | RowSource, mask: Tensor | None = None, seed: int = 0,
+    world: World = SINGLE_PROCESS,
+) -> dict[str, float]:
+    """Mean single-sample ELBO, reconstruction and KL over a dataset (deterministic for a seed).
+
+    With several processes each scores its contiguous share of the rows and the sums are combined.
+    """
     was_training = module.training
     module.eval()
-    gen = torch.Generator(device=x.device).manual_seed(seed)
+    gen = torch.Generator(device=module.device).manual_seed(seed)
     sums = torch.zeros(3, dtype=torch.float64)
-    for start in range(0, x.shape[0], EVAL_BATCH):
-        sl = slice(start, start + EVAL_BATCH)
-        terms = elbo_loss(module, x[sl], None if mask is None else mask[sl], generator=gen)
+    first, end = world.span(len(x))
+    for start in range(first, end, EVAL_BATCH):
+        sl = slice(start, min(start + EVAL_BATCH, end))
+        terms = elbo_loss(module, x[sl].to(module.device), None if mask is None else mask[sl], generator=gen)
         sums += torch.stack([terms.bound.sum(), terms.recon.sum(), terms.kl.sum()]).double().cpu()
     module.train(was_training)
-    elbo, recon, kl = (sums / x.shape[0]).tolist()
+    elbo, recon, kl = (world.all_reduce(sums) / len(x)).tolist()
     return {"elbo": elbo, "recon": recon, "kl": kl}
 
 
@@ -89,25 +103,31 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = module.device
         self.optimizer = make_optimizer(module, config.lr)
+        self.world = World.current()
+        self.forward = step_forward(module, config.precision, config.compile, self.world)
         self.order_gen = torch.Generator().manual_seed(config.seed)
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        noise_seed = self.world.noise_seed(config.seed + 1)  # each process draws its own noise
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
+        check_model_fits(module.config, config)
+        self.regularizer = Regularizer(config)
 
     def fit(
         self,
-        train: Tensor,
-        val: Tensor | None = None,
+        train: Tensor | RowSource,
+        val: Tensor | RowSource | None = None,
         *,
         train_mask: Tensor | None = None,
         val_mask: Tensor | None = None,
         resume: bool = False,
     ) -> TrainResult:
         cfg = self.config
-        state = {"epoch": 0, "best_epoch": 0, "best_val_elbo": None, "bad_epochs": 0}
+        state = {"epoch": 0, "best_epoch": 0, "best_val_elbo": None, "bad_epochs": 0,
+                 "world_size": self.world.size}
         history: list[dict[str, Any]] = []
         best_weights = copy.deepcopy(self.module.state_dict())
         if resume:
             state, history, best_weights = self._restore()
-        steps_per_epoch = math.ceil(train.shape[0] / cfg.batch_size)
+        steps_per_epoch = math.ceil(len(train) / (cfg.batch_size * self.world.size))
         bar = tqdm(
             total=cfg.epochs * steps_per_epoch, initial=state["epoch"] * steps_per_epoch, unit="step",
             desc="training", disable=self.quiet or not sys.stderr.isatty(), dynamic_ncols=True,
@@ -116,16 +136,16 @@ class Trainer:
         stopped_early = False
         try:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-                row = self._train_epoch(train, train_mask, bar)
+                row = self._train_epoch(train, train_mask, bar, epoch)
                 row["epoch"] = epoch
                 if val is not None:
-                    scores = mean_elbo(self.module, val, val_mask, seed=cfg.seed)
+                    scores = mean_elbo(self.module, val, val_mask, seed=cfg.seed, world=self.world)
                     row.update({f"val_{k}": v for k, v in scores.items()})
                 score = row.get("val_elbo", row["train_elbo"])
                 if state["best_val_elbo"] is None or score > state["best_val_elbo"]:
                     state.update(best_val_elbo=score, best_epoch=epoch, bad_epochs=0)
                     best_weights = copy.deepcopy(self.module.state_dict())
-                    if self.run is not None:
+                    if self.run is not None and self.world.is_main:
                         self.run.save_weights(self.module)
                 else:
                     state["bad_epochs"] += 1
@@ -133,9 +153,11 @@ class Trainer:
                 row["elapsed_s"] = (history[-1]["elapsed_s"] if history else 0.0) + row["time_s"]
                 history.append(row)
                 if self.run is not None:
-                    self.run.write_metrics(history)
-                    save_checkpoint(self.run.checkpoint, self.module, self.optimizer,
-                                    {"order": self.order_gen, "noise": self.noise_gen}, state)
+                    generators = {"order": self.order_gen, "noise": self.noise_gen}
+                    generators = self.world.gather_generators(generators)  # every rank's, for an exact resume
+                    if self.world.is_main:
+                        self.run.write_metrics(history)
+                        save_checkpoint(self.run.checkpoint, self.module, self.optimizer, generators, state)
                 bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.2f}",
                                 val_elbo=f"{row.get('val_elbo', float('nan')):.2f}")
                 for callback in self.callbacks:
@@ -150,28 +172,33 @@ class Trainer:
         self.module.load_state_dict(best_weights)
         return TrainResult(history, state["best_epoch"], state["best_val_elbo"], stopped_early)
 
-    def _train_epoch(self, x: Tensor, mask: Tensor | None, bar: tqdm) -> dict[str, Any]:
+    def _train_epoch(
+        self, x: Tensor | RowSource, mask: Tensor | None, bar: tqdm, epoch: int
+    ) -> dict[str, Any]:
         cfg, module, optimizer = self.config, self.module, self.optimizer
         module.train()
-        n = x.shape[0]
-        perm = torch.randperm(n, generator=self.order_gen).to(x.device)
-        sums = torch.zeros(4, device=x.device)
+        n = len(x)
+        perm = torch.randperm(n, generator=self.order_gen)
+        sums = torch.zeros(4, device=self.device)
         start_time = time.perf_counter()
-        for start in range(0, n, cfg.batch_size):
-            idx = perm[start : start + cfg.batch_size]
-            xb = x.index_select(0, idx)
-            mb = None if mask is None else mask.index_select(0, idx)
+        for batch in epoch_batches(x, mask, perm, cfg.batch_size, self.world, cfg.workers, self.device):
+            xb, mb = batch.x, batch.mask
             if cfg.binarize == "dynamic":
                 xb = binarize(xb, self.noise_gen)
-            terms = training_loss(module, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen)
+            progress = epoch - 1 + batch.start / n  # fractional epochs done, for KL and capacity schedules
+            terms = self.forward(training_loss, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen,
+                                 regularizer=self.regularizer, epoch=progress, estimator=cfg.grad_estimator)
             optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            (terms.loss if batch.weight == 1.0 else terms.loss * batch.weight).backward()
             optimizer.step()
-            with torch.no_grad():
-                sums += torch.stack([terms.loss * idx.numel(), terms.recon.sum(), terms.kl.sum(),
-                                     terms.bound.sum()])
+            if batch.count:
+                with torch.no_grad():
+                    sums += torch.stack([terms.loss * batch.count, terms.recon.sum(), terms.kl.sum(),
+                                         terms.bound.sum()])
             bar.update()
-        elapsed = time.perf_counter() - start_time
+        sums = self.world.all_reduce(sums)
+        elapsed = torch.tensor([time.perf_counter() - start_time], dtype=torch.float64)
+        elapsed = self.world.all_reduce(elapsed, dist.ReduceOp.MAX).item()  # the slowest process's epoch
         loss, recon, kl, bound = (sums / n).tolist()
         if not all(map(math.isfinite, (loss, recon, kl))):
             raise TrainingError(
@@ -184,8 +211,9 @@ class Trainer:
     def _restore(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Tensor]]:
         if self.run is None:
             raise TrainingError("resuming needs a run folder to resume from")
-        state = load_checkpoint(self.run.require_checkpoint(), self.module, self.optimizer,
-                                {"order": self.order_gen, "noise": self.noise_gen})
+        self.world.check_resume(self.run.require_checkpoint())
+        state = load_checkpoint(self.run.checkpoint, self.module, self.optimizer,
+                                self.world.own_generators({"order": self.order_gen, "noise": self.noise_gen}))
         history = [r for r in self.run.read_metrics() if r["epoch"] <= state["epoch"]]
         best, _ = load_tensors(self.run.file(RunFolder.MODEL))
         return state, history, best

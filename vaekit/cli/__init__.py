@@ -24,7 +24,7 @@ A typical session:
   vaekit sample runs/digits -n 64 --out s.png  # new examples
   vaekit info runs/digits                      # what a run folder holds
 
-DATA is a built-in name (digits, mnist5k, breast_cancer, wine, diabetes) or a path:
+DATA is a built-in name (digits, mnist5k, breast_cancer, wine, diabetes, shapes) or a path:
 .npy/.npz arrays, .csv/.parquet tables, a folder of PNG/JPEG images, or MNIST-style IDX files.
 Run `vaekit COMMAND --help` for each command's options.
 """

@@ -7,13 +7,17 @@ import re
 from pathlib import Path
 
 from vaekit.data import BUILTIN_DATASETS, Dataset, load_dataset
+from vaekit.data.factors import with_factors
 from vaekit.errors import VaekitError
+from vaekit.estimator import VAE, load
 
-HELP_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions keep their line breaks (one example per line); options show their defaults."""
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=description, formatter_class=HELP_FORMATTER)
+    return sub.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
 
 
 def data_help() -> str:
@@ -26,6 +30,11 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--labels", metavar="FILE", help="labels for DATA (an IDX labels file, .npy or text)")
     group.add_argument("--label-column", metavar="COL", help="for tables: the column that holds labels (not modelled)")
     group.add_argument("--resize", metavar="HxW", type=parse_size, help="for image folders: resize every image, e.g. 32x32")
+    group.add_argument("--mmap", action="store_true",
+                       help="for .npy files and image folders: leave DATA on disk (a memory map, images decoded "
+                            "when read); `train` then streams it batch by batch, for data larger than memory")
+    group.add_argument("--allow-missing", action="store_true",
+                       help="keep NaN cells or pixels as missing values (the model learns from the observed ones)")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -35,8 +44,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def load_data(spec: str, args: argparse.Namespace) -> Dataset:
-    return load_dataset(spec, labels=args.labels, label_column=args.label_column, resize=args.resize)
+def load_data(spec: str, args: argparse.Namespace, allow_missing: bool | None = None) -> Dataset:
+    """DATA as the reading options say; ``allow_missing`` overrides ``--allow-missing``."""
+    allow = args.allow_missing if allow_missing is None else allow_missing
+    return load_dataset(spec, labels=args.labels, label_column=args.label_column, resize=args.resize,
+                        mmap=args.mmap, allow_missing=allow)
+
+
+def load_run_and_data(args: argparse.Namespace) -> tuple[VAE, Dataset]:
+    """The model in RUN and DATA (with ``--factors`` where the command has it), refused if they do not fit."""
+    vae = load(args.run_dir)
+    data = load_data(args.data, args)
+    if getattr(args, "factors", None):
+        data = with_factors(data, args.factors)
+    vae.preprocessor_.check(data)
+    return vae, data
 
 
 def check_output(path: str | Path, suffixes: tuple[str, ...]) -> Path:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
-from vaekit.config import ARCHITECTURES, BINARIZE_MODES
+from vaekit.column_types import COLUMN_TYPES, parse_column_type
+from vaekit.config import ARCHITECTURES, BINARIZE_MODES, PRECISIONS, ModelConfig
+from vaekit.distributed import World
 from vaekit.errors import VaekitError
-from vaekit.estimator import VAE
+from vaekit.estimator import PARAM_NAMES, VAE
 from vaekit.likelihoods import LIKELIHOODS
+from vaekit.presets import add_preset_option, apply_preset
 from vaekit.priors import PRIORS
+from vaekit.regularizers import GRAD_ESTIMATORS, KL_SCHEDULES
 from vaekit.run_pictures import draw_run_pictures
 from vaekit.runfolder import RunFolder
+from vaekit.transfer import FREEZE_HELP
 
 ORDER = 10
 
@@ -33,6 +39,17 @@ examples:
   vaekit train images/ --resize 32x32 --model conv --likelihood logistic --out runs/faces
   vaekit train table.csv --label-column species --latent-dim 4 --out runs/table
   vaekit train train-images-idx3-ubyte.gz --test t10k-images-idx3-ubyte.gz --out runs/mnist
+  vaekit train few.npy --init-from runs/mnist --lr 3e-4 --out runs/few          # fine-tune
+  vaekit train new.npy --init-from runs/mnist --freeze decoder --out runs/new   # same latent map
+  vaekit train huge.npy --mmap --workers 2 --out runs/huge     # streamed from disk: data larger than memory
+  torchrun --nproc-per-node 4 -m vaekit train digits --out runs/ddp   # 4 processes, DDP; 4x the batch
+
+Under torchrun (one or several nodes) every process trains on its shard of each batch with
+DistributedDataParallel (gloo on CPU, NCCL on GPUs); --batch-size is per process, so the
+effective batch is N times larger: keep --lr for the same number of epochs at N times the
+throughput, or scale it by N for large batches (the linear scaling rule), or divide
+--batch-size by N to train exactly like one process. Rank 0 writes the run folder; resume
+with the same number of processes.
 """
 
 
@@ -52,7 +69,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--likelihood", choices=["auto", *LIKELIHOODS], default="auto",
                        help="p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
                             "categorical model 8-bit pixels exactly")
-    model.add_argument("--prior", choices=list(PRIORS), default="normal", help="p(z)")
+    model.add_argument("--prior", choices=list(PRIORS), default="normal",
+                       help="p(z): normal N(0, I); mog, a learned Gaussian mixture; vamp, VampPrior")
+    model.add_argument("--prior-components", type=int, metavar="K",
+                       help="mixture components (mog, default 10) or pseudo-inputs (vamp, default 100)")
+    model.add_argument("--ladder", type=int, nargs="+", default=[], metavar="N",
+                       help="sizes of extra stochastic layers above z, bottom to top (ladder-style top-down "
+                            "inference), e.g. --latent-dim 32 --ladder 16")
+    model.add_argument("--column-type", action="append", default=[], metavar="COL=TYPE", type=parse_column_type,
+                       help=f"--likelihood mixed: set a column's type ({', '.join(COLUMN_TYPES)}) instead of "
+                            "detecting it; repeat for several columns")
     model.add_argument("--binarize", choices=["auto", *BINARIZE_MODES], default="auto",
                        help="bernoulli only: static = one fixed random binarisation, dynamic = resampled "
                             "every epoch (auto: dynamic for images)")
@@ -69,16 +95,47 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                               "before stopping")
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...")
+    opt.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                     help="bf16: matrix products in bfloat16 (faster on GPUs and CPUs with bf16 units only)")
+    opt.add_argument("--compile", action="store_true", help="compile the training step with torch.compile "
+                                                            "(a one-off compile; measure before relying on it)")
+    opt.add_argument("--workers", type=int, default=0, help="with --mmap: worker processes reading batches ahead")
+    transfer = p.add_argument_group("transfer learning")
+    transfer.add_argument("--init-from", metavar="RUN",
+                          help="start from this trained run's weights: all of them, or those whose shapes fit "
+                               "(fresh input/output layers for data of another size); model options left at "
+                               "their defaults follow RUN. transfer.json lists what was reused")
+    transfer.add_argument("--freeze", nargs="+", default=[], metavar="PART",
+                          help=f"with --init-from, keep these parameters fixed: {FREEZE_HELP}")
+    latent = p.add_argument_group("latent space (KL levers; README: Better latent spaces)")
+    latent.add_argument("--kl-schedule", choices=KL_SCHEDULES, default="constant",
+                        help="KL weight: constant beta; linear warm-up from 0; cyclical ramps (Fu et al.)")
+    latent.add_argument("--kl-warmup", type=float, default=0.0, metavar="EPOCHS",
+                        help="ramp length of --kl-schedule (cyclical: each ramp, then as long at beta)")
+    latent.add_argument("--free-bits", type=float, default=0.0, metavar="NATS",
+                        help="floor under each latent dimension's KL in the loss, against collapse (0 = off)")
+    latent.add_argument("--capacity", type=float, metavar="NATS",
+                        help="capacity annealing: gamma*|KL - C|, C rising to NATS (needs --capacity-epochs)")
+    latent.add_argument("--capacity-epochs", type=float, default=0.0, metavar="EPOCHS",
+                        help="epochs over which the capacity C rises from 0")
+    latent.add_argument("--capacity-gamma", type=float, default=1000.0, help="weight gamma of |KL - C|")
+    latent.add_argument("--tc-beta", type=float, metavar="B",
+                        help="beta-TCVAE: weight of the total-correlation part of the KL (disentangling)")
+    latent.add_argument("--grad-estimator", choices=GRAD_ESTIMATORS, default="standard",
+                        help="encoder gradient of the IWAE bound: dreg (doubly reparameterised) or stl "
+                             "(sticking the landing) lower its noise")
     run = p.add_argument_group("run")
     run.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint, "
                                                            "with its saved settings")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)
+    add_preset_option(p)
     p.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    args = apply_preset(args)
     run = RunFolder(args.out)
     data = load_data(args.data, args)
     test = load_data(args.test, args) if args.test else None
@@ -94,16 +151,28 @@ def run_train(args: argparse.Namespace) -> int:
         vae = VAE(
             model=args.model, hidden=tuple(args.hidden), channels=tuple(args.channels),
             latent_dim=args.latent_dim, likelihood=args.likelihood, prior=args.prior, binarize=args.binarize,
+            prior_components=args.prior_components, ladder=tuple(args.ladder), kl_schedule=args.kl_schedule,
+            kl_warmup=args.kl_warmup, free_bits=args.free_bits, capacity=args.capacity,
+            capacity_epochs=args.capacity_epochs, capacity_gamma=args.capacity_gamma, tc_beta=args.tc_beta,
+            grad_estimator=args.grad_estimator,
             epochs=args.epochs or 100, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
             iw_samples=args.iw_samples, val_fraction=args.val_fraction, patience=args.patience,
-            seed=args.seed, device=args.device, verbose=verbose,
+            seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
+            workers=args.workers, verbose=verbose, column_types=dict(args.column_type) or None,
         )
+        vae.set_params(freeze=tuple(args.freeze))
+        if args.init_from:
+            vae = _pretrained(vae, args.init_from)
     try:
         vae.fit(data, run_dir=run.path, resume=args.resume)
     except KeyboardInterrupt:
         print(f"vaekit: interrupted; continue with: vaekit train {args.data} --out {run.path} --resume",
               file=sys.stderr)
         return 130
+    if not World.current().is_main:
+        return 0  # under torchrun, rank 0 alone draws the pictures and reports
+    if verbose and vae.transfer_report_ is not None:
+        print(vae.transfer_report_.summary())
     pictures = draw_run_pictures(vae, test or data, run.path)
     summary = {"best_epoch": vae.best_epoch_, "epochs_run": len(vae.history_),
                "val_elbo": vae.history_[vae.best_epoch_ - 1].get("val_elbo")}
@@ -113,6 +182,14 @@ def run_train(args: argparse.Namespace) -> int:
     if verbose:
         print(_summary_text(run.path, summary, pictures))
     return 0
+
+
+def _pretrained(fresh: VAE, source: str) -> VAE:
+    """The estimator for --init-from: model options the user left at their defaults follow the source run."""
+    defaults = VAE().get_params()
+    model_params = {PARAM_NAMES.get(f.name, f.name) for f in dataclasses.fields(ModelConfig)}
+    chosen = {k: v for k, v in fresh.get_params().items() if k not in model_params or v != defaults[k]}
+    return VAE.from_pretrained(source, **chosen)
 
 
 def _summary_text(path: Path, summary: dict, pictures: list[Path]) -> str:

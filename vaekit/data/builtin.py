@@ -11,6 +11,7 @@ from sklearn import datasets as sk
 from vaekit.errors import DataError
 
 from .dataset import Dataset
+from .shapes import make_shapes
 
 BUILTIN_DATASETS: dict[str, str] = {
     "digits": "1797 grey 8x8 images of handwritten digits 0-9, values 0..16 (scikit-learn)",
@@ -18,6 +19,8 @@ BUILTIN_DATASETS: dict[str, str] = {
     "breast_cancer": "table, 569 tumours x 30 measurements, labels malignant/benign (scikit-learn)",
     "wine": "table, 178 wines x 13 chemical measurements, 3 cultivars as labels (scikit-learn)",
     "diabetes": "table, 442 patients x 10 standardised measurements, no labels (scikit-learn)",
+    "shapes": "10000 binary 64x64 images of a square, ellipse or heart with known factors shape, scale, "
+              "rotation, x, y (made locally)",
 }
 
 
@@ -64,6 +67,7 @@ _LOADERS: dict[str, Callable[[], Dataset]] = {
     "breast_cancer": partial(_sklearn_table, "breast_cancer", sk.load_breast_cancer, True),
     "wine": partial(_sklearn_table, "wine", sk.load_wine, True),
     "diabetes": partial(_sklearn_table, "diabetes", sk.load_diabetes, False),
+    "shapes": make_shapes,
 }
 
 

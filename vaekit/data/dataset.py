@@ -24,6 +24,9 @@ class Dataset:
     names: list[str] | None = None
     value_max: float | None = None
     source: str = ""
+    #: Known ground-truth factors of variation, (N, K), e.g. for disentanglement metrics.
+    factors: np.ndarray | None = None
+    factor_names: list[str] | None = None
 
     @property
     def n(self) -> int:
@@ -45,6 +48,7 @@ class Dataset:
             self,
             x=self.x[idx],
             labels=None if self.labels is None else self.labels[idx],
+            factors=None if self.factors is None else self.factors[idx],
             index=None if self.index is None else [self.index[i] for i in positions],
             names=None if self.names is None else [self.names[i] for i in positions],
         )

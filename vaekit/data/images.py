@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from PIL import Image, ImageMode
 from vaekit.errors import DataError
 
 from .dataset import Dataset
+from .out_of_core import LazyImages
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
@@ -75,10 +77,12 @@ def _common_size(root: Path, files: list[Path], sizes: list[tuple[int, int]]) ->
     return sizes[0]
 
 
-def read_image_folder(root: Path, resize: tuple[int, int] | None = None) -> Dataset:
+def read_image_folder(root: Path, resize: tuple[int, int] | None = None, lazy: bool = False) -> Dataset:
     """uint8 images (N, C, H, W): grey if every file is grey, else RGB (alpha dropped).
 
-    Labels are the class sub-folder names when there are sub-folders.
+    Labels are the class sub-folder names when there are sub-folders. ``lazy`` checks every
+    header now but decodes an image only when it is read (:class:`LazyImages`), for folders
+    larger than memory.
     """
     if resize is not None and (len(resize) != 2 or min(resize) < 1):
         raise DataError(f"--resize needs two positive integers H W, got {resize}")
@@ -86,11 +90,9 @@ def read_image_folder(root: Path, resize: tuple[int, int] | None = None) -> Data
     modes, sizes = zip(*(_header(root / f) for f in files))
     mode = "L" if all(ImageMode.getmode(m).basemode == "L" for m in modes) else "RGB"
     size = tuple(resize) if resize is not None else _common_size(root, files, list(sizes))
-    x = np.empty((len(files), len(mode), *size), dtype=np.uint8)
-    for i, f in enumerate(files):
-        x[i] = _pixels(root / f, mode, size)
+    x = LazyImages([root / f for f in files], partial(_pixels, mode=mode, size=size), (len(mode), *size))
     return Dataset(
-        x=x,
+        x=x if lazy else np.asarray(x),
         kind="image",
         labels=np.array([f.parts[0] for f in files]) if len(files[0].parts) == 2 else None,
         names=[f.as_posix() for f in files],

@@ -23,7 +23,7 @@ from .validate import check_finite, check_labels, check_not_empty, image_value_m
 # Options that only make sense for some sources, by their command-line spelling.
 OPTIONS_BY_FORMAT = {
     "built-in data sets": set(),
-    "image folders": {"--resize"},
+    "image folders": {"--resize", "--mmap"},
     ".npy files": {"--mmap"},
     ".npz files": set(),
     "tables": {"--label-column"},
@@ -48,7 +48,7 @@ def _reader(
         )
     suffix = path.suffix.lower()
     if path.is_dir():
-        return "image folders", partial(read_image_folder, path, resize)
+        return "image folders", partial(read_image_folder, path, resize, mmap)
     if suffix in (".npy", ".npz"):
         return f"{suffix} files", partial(read_array_file, path, mmap)
     if suffix in TABLE_SUFFIXES:
@@ -70,7 +70,8 @@ def load_dataset(
     """Load a built-in data set or a file/folder, attach labels, and validate the values.
 
     ``labels`` is a separate labels file; ``label_column`` a table column to use as labels.
-    NaN is refused unless ``allow_missing``; infinity always is.
+    NaN is refused unless ``allow_missing``; infinity always is. ``mmap`` leaves a ``.npy``
+    file or an image folder on disk (see ``vaekit.data.out_of_core``).
     """
     fmt, read = _reader(spec, label_column, resize, mmap)
     given = {"--resize": resize is not None, "--mmap": mmap, "--label-column": label_column is not None}

@@ -1,0 +1,169 @@
+"""Hyperparameter tuning with a real Optuna study in SQLite: shared workers, resume after a kill, pruning."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import sqlalchemy.exc
+
+import vaekit
+from vaekit.cli import main
+from vaekit.config import RunConfig
+from vaekit.errors import ConfigError
+from vaekit.search_space import SearchSpace, default_space
+from vaekit.tuning import open_study, tune
+
+#: Small fixed networks; only the learning rate is searched.
+SPACE = {"latent_dim": 4, "width": 32, "batch_size": 64, "lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return vaekit.load_dataset("digits")
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(SPACE))
+    return path
+
+
+def _tune_command(out, space_file, *extra):
+    return [sys.executable, "-m", "vaekit", "tune", "digits", "--out", str(out), "--space", str(space_file),
+            "--pruner", "none", "--quiet", *extra]
+
+
+def _study(out):
+    return optuna.load_study(study_name="vaekit", storage=f"sqlite:///{out / 'study.db'}")
+
+
+def test_space_turns_a_trial_into_estimator_parameters(digits):
+    space = SearchSpace({**default_space(digits), "epochs": 7})
+    params = space.suggest(optuna.create_study().ask(), {"seed": 3, "epochs": 2})
+    assert params["epochs"] == 7 and params["seed"] == 3  # fixed entries override the base
+    assert 1 <= len(params["hidden"]) <= 3 and len(set(params["hidden"])) == 1
+    assert 32 <= params["hidden"][0] <= 512 and isinstance(params["latent_dim"], int)
+    assert 1e-4 <= params["lr"] <= 1e-2 and params["binarize"] in ("static", "dynamic")
+    vaekit.VAE(**params)  # every key is an estimator parameter
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"hiden": 3}, "unknown parameter"),
+    ({"lr": {"low": 1e-2, "high": 1e-4}}, "'lr'"),
+    ({"lr": {"low": 0, "high": 1, "log": True}}, "'lr'"),
+    ({"likelihood": {"choices": ["bernoulli", "logistic"]}}, "cannot be compared"),
+    ({"hidden": [64], "width": {"low": 8, "high": 16}}, "not both"),
+])
+def test_bad_spaces_fail_clearly(entries, message):
+    with pytest.raises(ConfigError, match=message):
+        SearchSpace(entries)
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path, space_file):
+    out = tmp_path / "tune"
+    workers = [subprocess.Popen(_tune_command(out, space_file, "--trials", "6", "--epochs", "5"), env=ENV,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=240) == 0, worker.stderr.read()
+    trials = _study(out).trials
+    finished = [t for t in trials if t.state in FINISHED]
+    assert len(finished) == 6
+    assert len({t.number for t in trials}) == len(trials)
+    assert len({t.params["lr"] for t in finished}) == 6  # no configuration ran twice
+    assert len({t.user_attrs["worker"] for t in finished}) == 2  # both workers took trials
+    assert len((out / "trials.csv").read_text().splitlines()) == 1 + len(trials)
+    best = json.loads((out / "best_trial.json").read_text())
+    assert best["value"] == max(t.value for t in finished)
+    config = RunConfig.from_dict(json.loads((out / "config.json").read_text()))
+    assert config.train.lr == best["params"]["lr"] and config.model.hidden == (32,)
+    model = vaekit.load(out / "best")
+    assert model.score(vaekit.load_dataset("digits")) > -40
+    for name in ("history.png", "importance.png", "space.json"):
+        assert (out / name).is_file(), name
+
+
+def test_a_killed_tuning_run_resumes(tmp_path, space_file):
+    out = tmp_path / "tune"
+    command = _tune_command(out, space_file, "--trials", "3", "--epochs", "30", "--heartbeat", "1")
+    worker = subprocess.Popen(command, env=ENV)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it in the middle of a trial, after one has completed
+        time.sleep(0.2)
+        try:
+            states = [t.state for t in _study(out).trials] if (out / "study.db").is_file() else []
+        except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # the worker is still creating the study
+            continue
+        if FINISHED[0] in states and states[-1] == optuna.trial.TrialState.RUNNING:
+            break
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    before = {t.number: t.value for t in _study(out).trials if t.state in FINISHED}
+    interrupted = _study(out).trials[-1]
+    assert before and interrupted.state == optuna.trial.TrialState.RUNNING
+    assert not (out / "best_trial.json").exists()
+
+    proc = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr
+    trials = _study(out).trials
+    assert sum(t.state in FINISHED for t in trials) == 3
+    assert {t.number: t.value for t in trials if t.number in before} == before  # earlier work kept
+    assert trials[interrupted.number].state == optuna.trial.TrialState.FAIL
+    retried = [t for t in trials
+               if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == interrupted.number]
+    assert len(retried) == 1 and retried[0].params == interrupted.params and retried[0].state in FINISHED
+    assert (out / "best" / "model.safetensors").is_file()
+
+
+def test_a_pruned_trial_stops_early(tmp_path, digits):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = open_study(storage, "prune", "elbo", pruner="median")
+    for lr in (1e-2, 8e-3, 6e-3, 1e-6):  # three good trials set the median; a hopeless one follows
+        study.enqueue_trial({"lr": lr})
+    space = SearchSpace({**SPACE, "lr": {"low": 1e-6, "high": 1e-2, "log": True}})
+    result = tune(digits, tmp_path / "out", trials=4, storage=storage, study_name="prune", space=space,
+                  base={"epochs": 5})
+    trials = study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
+    assert [len(t.intermediate_values) for t in trials] == [5, 5, 5, 2]  # pruned as soon as pruning may start
+    assert result.best_number in (0, 1, 2) and result.model == "kept"
+
+
+@pytest.mark.parametrize("storage, message", [
+    ("sqlite:////no/such/folder/study.db", "cannot be opened: (sqlite3.OperationalError) unable to open"),
+    ("postgresql://me:secret@127.0.0.1:1/studies", "postgresql://me:***@127.0.0.1:1/studies: its database driver"),
+    ("not a url", "cannot be opened"),
+])
+def test_unreachable_storage_fails_clearly(tmp_path, capsys, storage, message):
+    assert main(["tune", "digits", "--out", str(tmp_path / "t"), "--storage", storage, "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vaekit: error: --storage") and message in err and "\n" not in err
+
+
+def test_a_study_keeps_its_objective(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    open_study(storage, "s", "elbo")
+    with pytest.raises(ConfigError, match="optimises elbo, not nll"):
+        open_study(storage, "s", "nll")
+
+
+def test_tune_helps(capsys):
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--storage" in out and "best/" in out
+
+
+def test_space_file_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "space.json"
+    bad.write_text("{not json")
+    assert main(["tune", "digits", "--out", str(tmp_path / "t"), "--space", str(bad), "--quiet"]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err

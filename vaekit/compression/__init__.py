@@ -1,0 +1,22 @@
+"""A VAE as a real compressor: entropy-coded ``.vkz`` files that decode exactly on any machine.
+
+    from vaekit.compression import compress, decompress
+    blob = compress(vae, images, mode="lossless")   # bits-back coding (BB-ANS) with constriction's ANS
+    restored = decompress(vae, blob).array            # identical to ``images``
+
+Modules: :mod:`container` (the file format), :mod:`bitsback` (lossless), :mod:`lossy`
+(quantised latent codes), :mod:`entropy_models` (integer probability tables),
+:mod:`exact_network` and :mod:`fixedpoint` (the machine-independent arithmetic).
+"""
+
+from vaekit.errors import VaekitError
+
+try:
+    import constriction  # noqa: F401
+except ImportError as err:
+    raise VaekitError("compression needs the constriction package: pip install -e '.[compress]'") from err
+
+from vaekit.compression.codec import Decompressed, compress, decompress, fingerprint, reconstruction
+from vaekit.compression.container import CompressedFileError
+
+__all__ = ["CompressedFileError", "Decompressed", "compress", "decompress", "fingerprint", "reconstruction"]

@@ -1,0 +1,154 @@
+"""The VAE's encoder and decoder evaluated in exact integer arithmetic.
+
+Floating-point network outputs differ between machines (and between batch sizes) in the
+last bits, and one differing bit in a probability table makes an entropy decoder produce
+garbage from then on. Here every weight is rounded to an integer (a per-layer power-of-two
+scale) and every activation to a fixed-point integer (``FRAC_BITS`` fractional bits). The
+products and sums are then carried out in float64, which is exact for integers as long as
+every partial sum stays below 2**53, whatever order BLAS or a convolution kernel adds them
+in. The bits of each layer are budgeted so that bound holds: activations are clamped to
+``ACT_BITS`` bits and weights get about ``51 - ACT_BITS - log2(fan_in)`` bits. Rescaling between
+layers is a multiplication by a power of two and a floor, also exact. So the outputs are
+the same integers on any machine, for any batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vaekit.compression.fixedpoint import FRAC_BITS
+from vaekit.errors import ModelFileError
+from vaekit.module import VAEModule
+from vaekit.networks import Unflatten
+
+#: Activations are clamped to this many bits (with FRAC_BITS fractional bits: |a| <= 4096).
+ACT_BITS = 28
+_ACT_LIMIT = float(1 << ACT_BITS)
+#: Every exact partial sum stays below 2**_EXACT_BITS (float64 has a 53-bit significand).
+_EXACT_BITS = 52
+
+
+@dataclass
+class _QuantizedLayer:
+    """A linear or (transposed) convolution layer with integer weights ``w / 2**shift``."""
+
+    kind: type[nn.Module]
+    weight: Tensor
+    bias: Tensor | None
+    shift: int
+    options: dict
+
+
+def _fan_in(layer: nn.Module) -> int:
+    w = layer.weight
+    if isinstance(layer, nn.ConvTranspose2d):
+        return w.shape[0] * w.shape[2] * w.shape[3]
+    return math.prod(w.shape[1:])
+
+
+def _exponent(values: Tensor) -> int:
+    """The smallest e with every |value| < 2**e (0 for all zeros)."""
+    largest = float(values.abs().max())
+    return math.frexp(largest)[1] if largest > 0 else 0
+
+
+def _quantize(layer: nn.Module) -> _QuantizedLayer:
+    """Integer weights with as many bits as the exactness budget allows; the bias at the sum's scale."""
+    weight = layer.weight.detach().cpu().double()
+    # |sum of products| < fan_in * 2**weight_bits * 2**ACT_BITS <= 2**(_EXACT_BITS - 1)
+    weight_bits = _EXACT_BITS - 1 - ACT_BITS - math.ceil(math.log2(_fan_in(layer)))
+    shift = weight_bits - _exponent(weight)
+    bias = None
+    if layer.bias is not None:
+        bias = layer.bias.detach().cpu().double()
+        shift = min(shift, _EXACT_BITS - 2 - FRAC_BITS - _exponent(bias))  # |bias| < 2**(_EXACT_BITS - 2)
+        bias = torch.round(bias * 2.0 ** (shift + FRAC_BITS))
+    options: dict = {}
+    if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+        options = {"stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation,
+                   "groups": layer.groups}
+        if isinstance(layer, nn.ConvTranspose2d):
+            options["output_padding"] = layer.output_padding
+    return _QuantizedLayer(type(layer), torch.round(weight * 2.0**shift), bias, shift, options)
+
+
+def _layers(module: nn.Module) -> list[nn.Module]:
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _layers(child)]
+    return [module]
+
+
+_RESHAPES = (nn.Flatten, Unflatten)
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+class ExactNetwork:
+    """A sequential network of Linear / Conv2d / ConvTranspose2d / ReLU / reshape layers, in integers."""
+
+    def __init__(self, network: nn.Module) -> None:
+        self.steps: list[nn.Module | _QuantizedLayer] = []
+        for layer in _layers(network):
+            if isinstance(layer, _WEIGHTED):
+                if isinstance(layer, nn.Conv2d) and layer.padding_mode != "zeros":
+                    raise ModelFileError("exact evaluation supports zero-padded convolutions only")
+                self.steps.append(_quantize(layer))
+            elif isinstance(layer, (nn.ReLU, *_RESHAPES)):
+                self.steps.append(layer)
+            else:
+                raise ModelFileError(
+                    f"compression cannot evaluate a {type(layer).__name__} layer exactly; "
+                    "it supports MLP and conv VAEs built by vaekit"
+                )
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> Tensor:
+        """Fixed-point integers in (as a float64 or int64 tensor), fixed-point integers out (float64)."""
+        a = x.to(torch.float64).clamp(-_ACT_LIMIT, _ACT_LIMIT)
+        for step in self.steps:
+            if isinstance(step, _QuantizedLayer):
+                a = self._affine(step, a)
+            elif isinstance(step, nn.ReLU):
+                a = a.clamp_min(0)
+            else:
+                a = step(a)
+        return a
+
+    @staticmethod
+    def _affine(step: _QuantizedLayer, a: Tensor) -> Tensor:
+        if step.kind is nn.Linear:
+            acc = F.linear(a, step.weight, step.bias)
+        elif step.kind is nn.Conv2d:
+            acc = F.conv2d(a, step.weight, step.bias, **step.options)
+        else:
+            acc = F.conv_transpose2d(a, step.weight, step.bias, **step.options)
+        # Integer inputs and weights with bounded sums give integer sums; anything else means a
+        # kernel used an inexact algorithm, and the tables built from it would not be portable.
+        if not torch.equal(acc, torch.round(acc)):
+            raise RuntimeError("a network kernel did not compute exactly; exact compression is unsafe here")
+        return torch.floor(acc * 2.0**-step.shift + 0.5).clamp(-_ACT_LIMIT, _ACT_LIMIT)
+
+
+class ExactVAE:
+    """Integer encoder and decoder of a single-layer VAE: what both ends of a codec agree on."""
+
+    def __init__(self, module: VAEModule) -> None:
+        self.config = module.config
+        self.latent_dim = module.latent_dim
+        self.encoder = ExactNetwork(module.encoder)
+        self.decoder = ExactNetwork(module.decoder)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance, fixed point, for fixed-point inputs ``[batch, *input_shape]``."""
+        if self.config.mask_input:
+            x = torch.cat([x, torch.full_like(x, 1 << FRAC_BITS)], dim=1)
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Likelihood parameters, fixed point, ``[batch, n_params, *input_shape]``."""
+        return self.decoder(z)

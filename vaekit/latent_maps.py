@@ -1,0 +1,97 @@
+"""Two-dimensional maps of latent codes: PCA, t-SNE (openTSNE) and UMAP (umap-learn).
+
+``embed`` is the one entry point, so every picture of a latent space (the ``latent``
+command, the HTML report, an interactive explorer) places points the same way. PCA is
+linear and keeps global distances, with the share of variance each axis explains; t-SNE
+(FFT-accelerated, Linderman et al. 2019) and UMAP keep neighbourhoods, which shows
+clusters but not distances between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.decomposition import PCA
+from tqdm.auto import tqdm
+
+from vaekit.errors import ConfigError, DataError
+
+METHODS = ("pca", "tsne", "umap")
+#: Fewer points than this cannot be mapped by neighbourhood methods.
+MIN_NEIGHBOUR_POINTS = 5
+TSNE_PERPLEXITY = 30.0
+UMAP_NEIGHBOURS = 15
+_TSNE_CALLBACK_EVERY = 25
+
+
+def embed(
+    codes: np.ndarray, method: str = "pca", seed: int = 0, n_jobs: int = 1, progress: bool = False
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Coordinates ``(n, 2)`` for codes ``(n, d)``, and what the method reports about them.
+
+    ``n_jobs`` threads for t-SNE (UMAP with a fixed seed runs on one); ``progress`` shows a
+    t-SNE progress bar.
+
+    ``info`` always has ``method`` and ``axis_labels``; PCA adds ``explained_variance_ratio``
+    for every component (not just the two shown), t-SNE its ``kl_divergence``.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or len(codes) < 2:
+        raise DataError(f"a latent map needs an (n, d) array of at least 2 codes, got shape {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise DataError("the codes contain NaN or infinite values")
+    if method == "pca":
+        return _pca(codes)
+    if method not in METHODS:
+        raise ConfigError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
+    if len(codes) < MIN_NEIGHBOUR_POINTS:
+        raise DataError(f"{method} needs at least {MIN_NEIGHBOUR_POINTS} examples, got {len(codes)}")
+    if method == "tsne":
+        return _tsne(codes, seed, n_jobs, progress)
+    return _umap(codes, seed)
+
+
+def _pca(codes: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    pca = PCA(n_components=min(codes.shape), svd_solver="full")
+    full = pca.fit_transform(codes)
+    coords = np.zeros((len(codes), 2))
+    shown = min(2, full.shape[1])
+    coords[:, :shown] = full[:, :shown]
+    ratio = pca.explained_variance_ratio_
+    labels = [f"PC{j + 1} ({100 * ratio[j]:.1f}% of variance)" if j < len(ratio) else f"PC{j + 1} (none)"
+              for j in range(2)]
+    return coords, {"method": "pca", "axis_labels": labels, "explained_variance_ratio": ratio.tolist()}
+
+
+def _tsne(codes: np.ndarray, seed: int, n_jobs: int, progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    from openTSNE import TSNE
+
+    perplexity = min(TSNE_PERPLEXITY, (len(codes) - 1) / 3)
+    tsne = TSNE(perplexity=perplexity, negative_gradient_method="fft", random_state=seed, n_jobs=n_jobs)
+    bar = tqdm(total=tsne.early_exaggeration_iter + tsne.n_iter, desc="t-SNE", unit="iter", disable=not progress)
+    if progress:
+        def tick(*_: Any) -> bool:
+            bar.update(_TSNE_CALLBACK_EVERY)
+            return False  # True would stop the optimisation
+
+        tsne.callbacks = [tick]
+        tsne.callbacks_every_iters = _TSNE_CALLBACK_EVERY
+    with bar:
+        embedding = tsne.fit(codes)
+    return np.asarray(embedding), {
+        "method": "tsne", "axis_labels": ["t-SNE 1", "t-SNE 2"], "perplexity": perplexity,
+        "kl_divergence": float(embedding.kl_divergence),
+    }
+
+
+def _umap(codes: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    import umap
+
+    neighbours = min(UMAP_NEIGHBOURS, len(codes) - 1)
+    # A fixed random_state makes umap-learn reproducible, at the price of running on one thread.
+    reducer = umap.UMAP(n_neighbors=neighbours, random_state=seed, n_jobs=1)
+    coords = reducer.fit_transform(codes)
+    return np.asarray(coords, dtype=np.float64), {
+        "method": "umap", "axis_labels": ["UMAP 1", "UMAP 2"], "n_neighbors": neighbours,
+    }
