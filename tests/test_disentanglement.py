@@ -12,8 +12,8 @@ from vaekit.data.factors import read_factors, with_factors
 from vaekit.data.shapes import FACTOR_NAMES, FACTOR_SIZES, POSITIONS, SIZE, make_shapes, render_shapes
 from vaekit.disentanglement import (
     dci,
-    disentanglement_scores,
     discretize_factors,
+    disentanglement_scores,
     factor_vae_score,
     mig,
     sap,

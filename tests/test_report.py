@@ -2,6 +2,8 @@
 
 import base64
 import io
+import os
+import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -84,6 +86,30 @@ def test_report_opens_and_contains_every_section(shapes_files, tmp_path):
     assert all(url.startswith("data:") for url in page.urls)  # nothing to fetch: readable offline
     assert "MIG" in text and "FactorVAE" in text and "PC1" in text
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no scratch files left
+    _check_in_a_browser(out, sum(len(v) for v in page.images.values()))
+
+
+def _check_in_a_browser(path, n_images: int) -> None:
+    """Open the file in Debian's headless Chromium with the network off: every figure must render."""
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail("the browser check needs Playwright and Debian's chromium")
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(offline=True)
+        page = context.new_page()
+        page.goto(path.as_uri())
+        widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        headings = page.evaluate("Array.from(document.querySelectorAll('section > h2')).map(h => h.innerText)")
+        browser.close()
+    assert len(widths) == n_images and min(widths) > 100
+    assert headings == [heading for _, heading in SECTIONS]
 
 
 def test_report_of_a_table_without_factors(tmp_path):

@@ -3,8 +3,9 @@
 ``embed`` is the one entry point, so every picture of a latent space (the ``latent``
 command, the HTML report, an interactive explorer) places points the same way. PCA is
 linear and keeps global distances, with the share of variance each axis explains; t-SNE
-(FFT-accelerated, Linderman et al. 2019) and UMAP keep neighbourhoods, which shows
-clusters but not distances between them.
+and UMAP keep neighbourhoods, which shows clusters but not distances between them. t-SNE is
+openTSNE's: FFT-accelerated (Linderman et al. 2019) from 10,000 points, Barnes-Hut below,
+where a fixed-size FFT grid would cost more than it saves (openTSNE's own rule).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _tsne(codes: np.ndarray, seed: int, n_jobs: int, progress: bool) -> tuple[np
     from openTSNE import TSNE
 
     perplexity = min(TSNE_PERPLEXITY, (len(codes) - 1) / 3)
-    tsne = TSNE(perplexity=perplexity, negative_gradient_method="fft", random_state=seed, n_jobs=n_jobs)
+    tsne = TSNE(perplexity=perplexity, negative_gradient_method="auto", random_state=seed, n_jobs=n_jobs)
     bar = tqdm(total=tsne.early_exaggeration_iter + tsne.n_iter, desc="t-SNE", unit="iter", disable=not progress)
     if progress:
         def tick(*_: Any) -> bool:

@@ -94,7 +94,7 @@ def _storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages.RDB
     """The RDB storage, with heartbeats and one retry of a trial whose worker died.
 
     Workers that start together on a new database race to create its tables; the losers
-    see an integrity error and simply connect again to the tables the winner made.
+    see an integrity error or "table already exists" and simply connect again to the tables the winner made.
     """
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     attempt = 1
@@ -106,8 +106,9 @@ def _storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages.RDB
                     url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
                 )
-        except sqlalchemy.exc.IntegrityError:
-            if attempt == attempts:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as err:
+            lost_race = isinstance(err, sqlalchemy.exc.IntegrityError) or "already exists" in str(err)
+            if not lost_race or attempt == attempts:
                 raise
             time.sleep(0.2 * attempt)
             attempt += 1
