@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vaekit
 from vaekit.cli import main
 from vaekit.data.shapes import make_shapes
 from vaekit.report import SECTIONS
@@ -112,15 +113,16 @@ def _check_in_a_browser(path, n_images: int) -> None:
     assert headings == [heading for _, heading in SECTIONS]
 
 
-def test_report_of_a_table_without_factors(tmp_path):
+def test_report_of_a_table_without_factors_or_history(tmp_path):
     run = tmp_path / "wine"
-    assert main(["train", "wine", "--out", str(run), *FAST]) == 0
+    vaekit.VAE(hidden=(16,), latent_dim=3, epochs=2).fit(vaekit.load_dataset("wine")).save(run)  # no metrics
     out = tmp_path / "wine.html"
     assert main(["report", str(run), "wine", "--maps", "pca", "--out", str(out), "--quiet"]) == 0
     page, text = _read(out)
     assert page.sections == [sid for sid, _ in SECTIONS]
     assert "No known factors of variation" in text and "disentanglement" not in page.images
-    assert len(page.images["latent-maps"]) == 1 and page.images["traversals"]
+    assert "no training history" in text and "training" not in page.images
+    assert len(page.images["latent-maps"]) == 1 and page.images["traversals"] and page.images["samples"]
 
 
 def test_report_refuses_data_the_model_was_not_trained_on(shapes_files, tmp_path, capsys):

@@ -102,7 +102,7 @@ class TrainConfig:
     patience: int = 10
     seed: int = 0
     device: str = "auto"
-    #: bf16 autocasts matrix products (fast on GPUs and bf16 CPUs); compile runs the step through torch.compile.
+    #: bf16 autocasts matrix products (for GPUs and bf16 CPUs); compile torch.compiles encoder and decoder.
     precision: str = "fp32"
     compile: bool = False
     #: DataLoader worker processes that read streamed (memory-mapped or lazily decoded) data ahead.

@@ -27,14 +27,15 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "fast",
         "one stochastic layer, MLP 784-512-256-32 with a VampPrior, ELBO with a 10-epoch KL warm-up, "
-        "at most 100 epochs: a good likelihood per CPU-minute",
+        "at most 60 epochs (about 13 minutes for 54,000 images on one core)",
         {"model": "mlp", "hidden": (512, 256), "latent_dim": 32, "prior": "vamp", "kl_schedule": "linear",
-         "kl_warmup": 10.0, "epochs": 100, "batch_size": 128, "lr": 1e-3, "patience": 15},
+         "kl_warmup": 10.0, "epochs": 60, "batch_size": 128, "lr": 1e-3, "patience": 15},
     ),
     Preset(
         "strong",
         "two stochastic layers (32 + 16) with ladder-style top-down inference and residual blocks, "
-        "MLP 512-512, IWAE k=5, at most 300 epochs: slower, a tighter likelihood",
+        "MLP 512-512, IWAE k=5, at most 300 epochs: about 4x slower per epoch, for large data sets "
+        "(on 4,000 images it overfits and scores worse than fast)",
         {"model": "mlp", "hidden": (512, 512), "latent_dim": 32, "ladder": (16,), "iw_samples": 5,
          "kl_schedule": "linear", "kl_warmup": 20.0, "epochs": 300, "batch_size": 128, "lr": 1e-3,
          "patience": 30},

@@ -98,8 +98,9 @@ class _Report:
             ("data", f"{data.source} ({data.n} examples, {data.kind}, shape {data.shape})"),
             ("model", (f"{m.arch}, hidden {list(m.hidden)}, latent {m.latent_dim}, likelihood {m.likelihood}, "
                       f"prior {m.prior}")),
-            ("training", (f"beta {t.beta}, {len(vae.history_)} epochs (best {vae.best_epoch_}), lr {t.lr}, "
-                         f"batch {t.batch_size}, seed {t.seed}")),
+            ("training", (f"beta {t.beta}, lr {t.lr}, batch {t.batch_size}, seed {t.seed}, "
+                          + (f"{len(vae.history_)} epochs (best {vae.best_epoch_})" if vae.history_
+                             else "no training history"))),
             ("ELBO on this data", f"{vae.score(data):.3f} nats per example"),
             ("active units", f"{int(self.dims.active.sum())} of {m.latent_dim}"),
         ]

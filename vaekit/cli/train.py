@@ -36,6 +36,8 @@ ELBO has not improved for --patience epochs. An interrupted run continues with -
 
 examples:
   vaekit train digits --out runs/digits
+  vaekit train mnist5k --preset fast --out runs/fast           # a tested configuration; flags override it
+  vaekit train mnist5k --kl-schedule linear --kl-warmup 10 --prior vamp --out runs/vamp
   vaekit train images/ --resize 32x32 --model conv --likelihood logistic --out runs/faces
   vaekit train table.csv --label-column species --latent-dim 4 --out runs/table
   vaekit train train-images-idx3-ubyte.gz --test t10k-images-idx3-ubyte.gz --out runs/mnist
@@ -97,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...")
     opt.add_argument("--precision", choices=PRECISIONS, default="fp32",
                      help="bf16: matrix products in bfloat16 (faster on GPUs and CPUs with bf16 units only)")
-    opt.add_argument("--compile", action="store_true", help="compile the training step with torch.compile "
+    opt.add_argument("--compile", action="store_true", help="compile the encoder and decoder with torch.compile "
                                                             "(a one-off compile; measure before relying on it)")
     opt.add_argument("--workers", type=int, default=0, help="with --mmap: worker processes reading batches ahead")
     transfer = p.add_argument_group("transfer learning")
