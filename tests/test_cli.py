@@ -127,3 +127,42 @@ def test_help_teaches():
     proc = subprocess.run([sys.executable, "-m", "vaekit", "train", "--help"], capture_output=True, text=True, check=True)
     assert proc.returncode == 0
     assert "ELBO" in proc.stdout and "examples:" in proc.stdout and "--iw-samples" in proc.stdout
+
+
+HEAVY_LIBRARIES = {"torch", "sklearn", "matplotlib", "pandas"}
+
+
+def test_help_imports_no_heavy_library():
+    """`vaekit --help` imports every command module to build the parser; one that imports torch,
+    scikit-learn, matplotlib or pandas at its top makes every call seconds slower. Import them in
+    the function that runs the command."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "vaekit", "--help"],
+                          capture_output=True, text=True, check=True, timeout=120)
+    lines = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    imported = {name.split(".")[0] for name in lines}
+    assert "vaekit" in imported and "\n    train " in proc.stdout  # the command modules did load
+    assert not imported & HEAVY_LIBRARIES, f"`vaekit --help` imports {sorted(imported & HEAVY_LIBRARIES)}"
+
+
+def test_choices_on_the_command_line_are_the_implemented_ones():
+    """The likelihood and prior names the CLI offers (from the light vaekit.config) are the registries'
+    names, and each resolves in a fresh process, whatever was imported before."""
+    code = ("from vaekit.config import LIKELIHOOD_NAMES, PRIOR_NAMES\n"
+            "from vaekit.likelihoods import LIKELIHOODS, likelihood_class\n"
+            "from vaekit.priors import PRIORS\n"
+            "assert [likelihood_class(n).name for n in LIKELIHOOD_NAMES] == list(LIKELIHOOD_NAMES)\n"
+            "assert list(LIKELIHOODS) == list(LIKELIHOOD_NAMES), list(LIKELIHOODS)\n"
+            "assert list(PRIORS) == list(PRIOR_NAMES), list(PRIORS)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_vae_parameters_are_the_config_fields():
+    """`--preset` tells VAE parameters from other options by the config fields (without importing
+    torch): every VAE parameter but ``verbose`` must be a field, as the rule for adding one says."""
+    from vaekit.config import ModelConfig, TrainConfig, estimator_params
+    from vaekit.estimator import VAE
+
+    from_data = {"input_shape", "n_categories"}  # fields that come from the data, not from a parameter
+    fields = {*estimator_params(ModelConfig), *estimator_params(TrainConfig)} - from_data
+    assert set(VAE._get_param_names()) == fields | {"verbose"}

@@ -147,7 +147,7 @@ def test_mixing_the_dimensions_lowers_the_scores(perfect, factors):
 # -- command line ------------------------------------------------------------------------------
 
 def test_disentangle_command_with_a_factors_file(tmp_path, capsys):
-    shapes = make_shapes(600, seed=0)
+    shapes = make_shapes(300, seed=0)
     np.save(tmp_path / "x.npy", shapes.x)
     np.save(tmp_path / "factors.npy", shapes.factors)
     run = tmp_path / "run"

@@ -1,8 +1,12 @@
 """Latent maps, interpolation, traversals and per-dimension statistics, in Python and on the command line."""
 
+import dataclasses
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -14,8 +18,11 @@ from vaekit.cli import main
 from vaekit.errors import ConfigError, DataError
 from vaekit.example_lookup import find_example
 from vaekit.interpolation import interpolate, lerp, slerp
+from vaekit.ladder import LadderPrior
 from vaekit.latent_dims import latent_dimensions
 from vaekit.latent_maps import embed
+from vaekit.latent_pictures import draw_latent_map
+from vaekit.priors import MixtureOfGaussians, StandardNormal
 from vaekit.traversal import check_dims, kl_order, traversal_codes, traversal_values
 
 
@@ -160,6 +167,41 @@ def test_latent_dimensions_match_evaluate(run_dir):
     assert dims.order == kl_order(dims.kl_per_dim)
 
 
+# -- sampling ----------------------------------------------------------------------------------
+
+def test_temperature_scales_the_spread_of_every_prior_around_its_means():
+    gen = torch.Generator().manual_seed(0)
+    np.testing.assert_allclose(StandardNormal(3).sample(20000, gen, temperature=0.5).std(0), 0.5, rtol=0.03)
+    mog = MixtureOfGaussians(2, components=1)
+    with torch.no_grad():
+        mog.means.fill_(4.0)
+        mog.logvars.fill_(np.log(0.25))  # sd 0.5
+    draws = mog.sample(20000, gen, temperature=0.4).detach()
+    np.testing.assert_allclose(draws.mean(0), 4.0, atol=0.02)  # codes stay at the mixture's mean
+    np.testing.assert_allclose(draws.std(0), 0.2, rtol=0.03)
+    ladder = LadderPrior((3, 2), width=8)
+    cold, warm = (ladder.sample(4, gen, temperature=t).detach() for t in (0.0, 1.0))
+    assert torch.allclose(cold, cold[:1].expand(4, -1)) and not torch.allclose(warm, warm[:1].expand(4, -1))
+    top_down_means = ladder.conditional(0, torch.zeros(1, 2))[0].detach()
+    np.testing.assert_allclose(cold[0, :3], top_down_means[0], atol=1e-6)  # every layer at its mean
+
+
+def test_sample_command_writes_tables_in_original_units_and_columns(table_run, tmp_path, capsys):
+    vae, wine = vaekit.load(table_run), vaekit.load_dataset("wine")
+    out = tmp_path / "s.csv"
+    assert main(["sample", str(table_run), "-n", "50", "--temperature", "0.5", "--seed", "3", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == wine.columns and len(table) == 50
+    np.testing.assert_allclose(table, vae.sample(50, temperature=0.5, seed=3), rtol=1e-5)
+    # Original units: proline is in the hundreds, as in the data, not standardised around 0.
+    assert abs(table["proline"].mean() - wine.x[:, -1].mean()) < wine.x[:, -1].std()
+    assert main(["sample", str(table_run), "-n", "50", "--temperature", "1e-4", "--out", str(out)]) == 0
+    origin = vae.inverse_transform(np.zeros((1, 4), dtype=np.float32))
+    np.testing.assert_allclose(pd.read_csv(out), np.repeat(origin, 50, 0), rtol=1e-3)
+    assert main(["sample", str(table_run), "--temperature", "0", "--out", str(out)]) == 1
+    assert "--temperature must be positive" in capsys.readouterr().err
+
+
 # -- finding examples --------------------------------------------------------------------------
 
 def test_find_example_by_number_name_and_image_file(tmp_path, run_dir):
@@ -188,11 +230,17 @@ def test_find_example_by_number_name_and_image_file(tmp_path, run_dir):
 def test_latent_command_writes_picture_and_coordinates(run_dir, tmp_path, capsys):
     out = tmp_path / "map.png"
     assert main(["latent", str(run_dir), "digits", "--out", str(out)]) == 0
-    assert "explained variance per component: PC1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "explained variance per component: PC1" in printed and "map.variance.csv" in printed
     table = pd.read_csv(out.with_suffix(".csv"))
     assert list(table.columns) == ["example", "pc1", "pc2", "label"] and len(table) == 1797
-    codes = vaekit.load(run_dir).transform(vaekit.load_dataset("digits"))
-    np.testing.assert_allclose(table[["pc1", "pc2"]], PCA(2).fit_transform(codes.astype(np.float64)), atol=1e-4)
+    codes = vaekit.load(run_dir).transform(vaekit.load_dataset("digits")).astype(np.float64)
+    np.testing.assert_allclose(table[["pc1", "pc2"]], PCA(2).fit_transform(codes), atol=1e-4)
+    variance = pd.read_csv(tmp_path / "map.variance.csv")
+    assert list(variance["component"]) == ["PC1", "PC2", "PC3", "PC4"]
+    np.testing.assert_allclose(variance["explained_variance_ratio"], PCA().fit(codes).explained_variance_ratio_,
+                               rtol=1e-5)
+    assert variance["cumulative"].iloc[-1] == pytest.approx(1.0)
     with Image.open(out) as img:
         assert img.size[0] > 300
 
@@ -202,6 +250,19 @@ def test_latent_command_colours_a_table_by_a_column(table_run, tmp_path):
     assert main(["latent", str(table_run), "wine", "--color-by", "alcohol", "--out", str(out), "--quiet"]) == 0
     table = pd.read_csv(out.with_suffix(".csv"))
     np.testing.assert_allclose(table["alcohol"], vaekit.load_dataset("wine").x[:, 0], rtol=1e-6)
+
+
+def test_a_colour_named_like_a_csv_column_gets_its_own_column(table_run, tmp_path):
+    """Colouring by a factor called "label" keeps the labels and adds the factor beside them."""
+    wine = vaekit.load_dataset("wine")
+    sweetness = np.arange(wine.n) % 5
+    data = dataclasses.replace(wine, factors=sweetness[:, None], factor_names=["label"])
+    info = draw_latent_map(vaekit.load(table_run), data, tmp_path / "m.png", color_by="label")
+    table = pd.read_csv(tmp_path / "m.csv")
+    assert list(table.columns) == ["example", "pc1", "pc2", "label", "label_colour"]
+    np.testing.assert_array_equal(table["label"], wine.labels)
+    np.testing.assert_array_equal(table["label_colour"], sweetness)
+    assert [p.name for p in info["files"]] == ["m.png", "m.csv", "m.variance.csv"]
 
 
 def test_interpolation_ends_at_the_reconstructions(run_dir, tmp_path):
@@ -218,24 +279,43 @@ def test_interpolation_ends_at_the_reconstructions(run_dir, tmp_path):
 
 
 def test_traverse_command(run_dir, tmp_path, capsys):
+    """Rows in KL order around example 3's code; --dims around the origin; each grid decodes those codes."""
+    vae, digits = vaekit.load(run_dir), vaekit.load_dataset("digits")
+    values = traversal_values(-2, 2, 5)
     out = tmp_path / "traverse.npy"
-    assert main(["traverse", str(run_dir), "digits", "--steps", "5", "--base", "3", "--out", str(out)]) == 0
-    grid = np.load(out)
-    assert grid.shape == (4, 5, 1, 8, 8)
+    assert main(["traverse", str(run_dir), "digits", "--steps", "5", "--range", "-2", "2", "--base", "3",
+                 "--out", str(out)]) == 0
+    order = latent_dimensions(vae, digits).order
+    base = vae.transform(digits.subset([3]))[0]
+    expected = vae.inverse_transform(traversal_codes(base, order, values).reshape(-1, 4))
+    np.testing.assert_allclose(np.load(out), expected.reshape(4, 5, 1, 8, 8), atol=1e-5)
+    assert main(["traverse", str(run_dir), "--dims", "2", "0", "--steps", "5", "--range", "-2", "2",
+                 "--out", str(out)]) == 0
+    expected = vae.inverse_transform(traversal_codes(np.zeros(4), [2, 0], values).reshape(-1, 4))
+    np.testing.assert_allclose(np.load(out), expected.reshape(2, 5, 1, 8, 8), atol=1e-5)
     assert main(["traverse", str(run_dir), "--dims", "2", "0", "--out", str(tmp_path / "t.png")]) == 0
     assert main(["traverse", str(run_dir), "--base", "3", "--out", str(tmp_path / "t.png")]) == 1
     assert "give DATA" in capsys.readouterr().err
 
 
 def test_table_paths_are_written_in_original_columns(table_run, tmp_path):
+    vae, wine = vaekit.load(table_run), vaekit.load_dataset("wine")
     out = tmp_path / "path.csv"
     assert main(["interpolate", str(table_run), "wine", "--from", "0", "--to", "150", "--steps", "4",
                  "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns[:3]) == ["path", "t", "alcohol"] and len(table) == 4
+    np.testing.assert_allclose(table[wine.columns].iloc[[0, -1]], vae.reconstruct(wine.subset([0, 150])),
+                               rtol=1e-5)
+    # The end given as a file holding one row: the same path as by number.
+    pd.DataFrame(wine.x[[150]], columns=wine.columns).to_csv(tmp_path / "row.csv", index=False)
+    assert main(["interpolate", str(table_run), "wine", "--from", "0", "--to", str(tmp_path / "row.csv"),
+                 "--steps", "4", "--out", str(tmp_path / "by_file.csv")]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "by_file.csv")[wine.columns], table[wine.columns],
+                               rtol=1e-5)
     assert main(["traverse", str(table_run), "wine", "--out", str(tmp_path / "t.csv")]) == 0
     traversal = pd.read_csv(tmp_path / "t.csv")
-    assert len(traversal) == 4 * 9 and set(traversal["dim"]) == {0, 1, 2, 3}
+    assert len(traversal) == 4 * 9 and list(traversal["dim"].iloc[::9]) == latent_dimensions(vae, wine).order
     assert main(["traverse", str(table_run), "wine", "--out", str(tmp_path / "t.png")]) == 0
 
 
@@ -248,18 +328,61 @@ def test_dims_command(run_dir, tmp_path, capsys):
     assert kls == sorted(kls, reverse=True) and out.is_file()
 
 
+MISMATCH = "but the model was trained on image examples of shape (1, 8, 8)"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["latent", "{run}", "digits", "--color-by", "colour", "--out", "{tmp}/m.png"], "no such column"),
+    (["latent", "{table}", "wine", "--color-by", "alcool", "--out", "{tmp}/m.png"],
+     "'alcool': DATA has no such column; choose one of: labels, alcohol, malic_acid"),
     (["latent", "{run}", "digits", "--out", "{tmp}/m.jpg"], "choose a file ending in .png"),
     (["interpolate", "{run}", "digits", "--from", "0", "--to", "5000", "--out", "{tmp}/p.png"],
-     "--to 5000 is out of range"),
-    (["latent", "{run}", "wine", "--out", "{tmp}/m.png"], "but the model was trained on image"),
+     "--to 5000 is out of range: digits (scikit-learn) has 1797 examples, numbered 0..1796"),
+    (["interpolate", "{run}", "digits", "--from", "-1", "--to", "3", "--out", "{tmp}/p.png"],
+     "--from -1 is out of range"),
+    (["interpolate", "{table}", "wine", "--from", "{tmp}/two.csv", "--to", "3", "--out", "{tmp}/p.png"],
+     "two.csv: holds 2 examples; give a file with exactly one"),
+    (["traverse", "{run}", "digits", "--base", "1797", "--out", "{tmp}/t.png"], "--base 1797 is out of range"),
     (["traverse", "{run}", "--dims", "9", "--out", "{tmp}/t.png"], "not a latent dimension"),
+    (["traverse", "{run}", "--range", "2", "-2", "--out", "{tmp}/t.png"], "--range needs LOW < HIGH"),
     (["dims", "{tmp}", "digits", "--out", "{tmp}/d.png"], "not a vaekit run folder"),
+    # DATA that does not fit the model, in every command that reads DATA
+    (["latent", "{run}", "wine", "--out", "{tmp}/m.png"], MISMATCH),
+    (["latent", "{run}", "{tmp}/small.npy", "--out", "{tmp}/m.png"],
+     "small.npy has image examples of shape (1, 10, 10), " + MISMATCH),
+    (["latent", "{table}", "digits", "--out", "{tmp}/m.png"], "but the model was trained on table examples"),
+    (["dims", "{run}", "wine", "--out", "{tmp}/d.png"], MISMATCH),
+    (["interpolate", "{run}", "{tmp}/small.npy", "--from", "0", "--to", "1", "--out", "{tmp}/p.png"], MISMATCH),
+    (["interpolate", "{run}", "digits", "--from", "{tmp}/two.csv", "--to", "1", "--out", "{tmp}/p.png"],
+     "--from {tmp}/two.csv: the file has table examples of shape (13,), " + MISMATCH),
+    (["traverse", "{run}", "wine", "--out", "{tmp}/t.png"], MISMATCH),
+    (["disentangle", "{run}", "{tmp}/small.npy", "--out", "{tmp}/i.png"], MISMATCH),
+    (["report", "{run}", "wine", "--out", "{tmp}/r.html"], MISMATCH),
 ])
-def test_bad_input_is_one_clear_line(run_dir, tmp_path, capsys, argv, message):
-    argv = [a.format(run=run_dir, tmp=tmp_path) for a in argv]
+def test_bad_input_is_one_clear_line(run_dir, table_run, tmp_path, capsys, argv, message):
+    np.save(tmp_path / "small.npy", np.zeros((5, 1, 10, 10), dtype=np.float32))
+    wine = vaekit.load_dataset("wine")
+    pd.DataFrame(wine.x[:2], columns=wine.columns).to_csv(tmp_path / "two.csv", index=False)
+    argv = [a.format(run=run_dir, table=table_run, tmp=tmp_path) for a in argv]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err.startswith("vaekit: error:") and message in err and err.count("\n") == 1
-    assert not list(tmp_path.glob("*.png"))  # nothing half-written
+    assert err.startswith("vaekit: error:") and message.format(tmp=tmp_path) in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.html"))  # nothing half-written
+
+
+LATENT_COMMANDS = ["latent", "dims", "interpolate", "traverse", "disentangle", "explore", "report"]
+
+
+def test_help_lists_the_latent_commands_together_and_each_teaches(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = [m[1] for line in capsys.readouterr().out.splitlines() if (m := re.match(r"    (\w+)", line))]
+    assert listed[:4] == ["train", "tune", "evaluate", "sample"] and listed[-1] == "info"
+    start = listed.index("latent")
+    assert listed[start : start + len(LATENT_COMMANDS)] == LATENT_COMMANDS
+    for command in LATENT_COMMANDS:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "examples:" in text and f"  vaekit {command} runs/" in text, command
+        assert "(default: None)" not in text, command

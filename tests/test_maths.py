@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vaekit.config import ModelConfig
+from vaekit.config import LIKELIHOOD_NAMES, ModelConfig
 from vaekit.evaluation import iwae_nll
 from vaekit.likelihoods import LIKELIHOODS, N_PIXEL_LEVELS, Bernoulli, make_likelihood
 from vaekit.module import VAEModule
@@ -79,7 +79,7 @@ def test_bernoulli_is_stable_for_extreme_logits():
     torch.testing.assert_close(logp, torch.tensor([-math.log(2)]))
 
 
-@pytest.mark.parametrize("name", list(LIKELIHOODS))
+@pytest.mark.parametrize("name", LIKELIHOOD_NAMES)
 def test_mask_drops_entries(name):
     lik = make_likelihood(name)
     gen = torch.Generator().manual_seed(3)

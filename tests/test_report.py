@@ -122,7 +122,10 @@ def test_report_of_a_table_without_factors_or_history(tmp_path):
     assert page.sections == [sid for sid, _ in SECTIONS]
     assert "No known factors of variation" in text and "disentanglement" not in page.images
     assert "no training history" in text and "training" not in page.images
-    assert len(page.images["latent-maps"]) == 1 and page.images["traversals"] and page.images["samples"]
+    assert len(page.images["latent-maps"]) == 1 and "PC1" in text
+    for sid in ("reconstructions", "samples", "traversals", "active-units"):  # tables get their own pictures
+        assert page.images.get(sid) and _decode_png(page.images[sid][0]).size[0] > 100, sid
+    assert all(url.startswith("data:") for url in page.urls)
 
 
 def test_report_refuses_data_the_model_was_not_trained_on(shapes_files, tmp_path, capsys):

@@ -49,6 +49,25 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(digits, tmp_path
     assert [r["val_elbo"] for r in rows] == [r["val_elbo"] for r in straight.history_]
 
 
+def test_cosine_schedule_decays_the_rate_and_an_interrupted_run_resumes_on_it(digits, tmp_path):
+    straight = small_vae(epochs=4, patience=100, lr_schedule="cosine").fit(digits, run_dir=tmp_path / "straight")
+    rates = [row["lr"] for row in straight.history_]
+    assert rates == sorted(rates, reverse=True) and rates[0] < 1e-3 and rates[-1] < 1e-5
+
+    def interrupt(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_vae(epochs=4, patience=100, lr_schedule="cosine").fit(digits, run_dir=tmp_path / "cut",
+                                                                    callbacks=[interrupt])
+    config = RunFolder(tmp_path / "cut").read_config()
+    resumed = vaekit.VAE.from_config(config).fit(digits, run_dir=tmp_path / "cut", resume=True)
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["lr"] for r in resumed.history_] == rates
+
+
 def test_metrics_and_run_folder(digits, tmp_path):
     vae = small_vae(epochs=2).fit(digits, run_dir=tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -6,13 +6,44 @@
     vae.save("runs/mine"); vae = vaekit.load("runs/mine")
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from vaekit.data import Dataset, load_dataset
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from vaekit.errors import VaekitError
-from vaekit.estimator import VAE, load
-from vaekit.imputation import impute, multiple_imputations  # also registers the "mixed" likelihood
-from vaekit.imputer import VAEImputer
+
+__version__ = "0.1.0"
 
 __all__ = ["VAE", "Dataset", "VAEImputer", "VaekitError", "__version__", "impute", "load", "load_dataset",
            "multiple_imputations"]
+
+#: The module that defines each public name. They are imported on first use (PEP 562), so that
+#: ``import vaekit`` costs nothing until a model is needed: ``vaekit --help`` never loads torch.
+_LAZY = {
+    "VAE": "vaekit.estimator",
+    "load": "vaekit.estimator",
+    "Dataset": "vaekit.data",
+    "load_dataset": "vaekit.data",
+    "VAEImputer": "vaekit.imputer",
+    "impute": "vaekit.imputation",
+    "multiple_imputations": "vaekit.imputation",
+}
+
+if TYPE_CHECKING:
+    from vaekit.data import Dataset, load_dataset
+    from vaekit.estimator import VAE, load
+    from vaekit.imputation import impute, multiple_imputations
+    from vaekit.imputer import VAEImputer
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -14,13 +14,25 @@ from typing import Any
 
 from vaekit.column_types import check_column_layout
 from vaekit.errors import ConfigError
-from vaekit.likelihoods import LIKELIHOODS
-from vaekit.priors import PRIORS
-from vaekit.regularizers import check_objective_settings
 
+# This module imports nothing heavy (no torch): the command line builds its options from the
+# names below and from the fields of the dataclasses, and ``vaekit --help`` must stay fast.
+# The modules that implement each choice import their names from here.
 ARCHITECTURES = ("mlp", "conv")
 BINARIZE_MODES = ("none", "static", "dynamic")
 PRECISIONS = ("fp32", "bf16")
+#: Decoder likelihoods (``vaekit.likelihoods.LIKELIHOODS``, and ``mixed`` in ``vaekit.mixed_likelihood``).
+LIKELIHOOD_NAMES = ("bernoulli", "gaussian", "logistic", "categorical", "mixed")
+#: Priors (``vaekit.priors.PRIORS``).
+PRIOR_NAMES = ("normal", "mog", "vamp")
+#: KL weight schedules (see ``vaekit.regularizers``).
+KL_SCHEDULES = ("constant", "linear", "cyclical")
+#: Learning-rate schedules (see ``vaekit.training.scheduled_lr``).
+LR_SCHEDULES = ("constant", "cosine")
+#: Gradient estimators of the (importance-weighted) bound; see ``vaekit.objectives.iwae_loss``.
+GRAD_ESTIMATORS = ("standard", "stl", "dreg")
+#: Config fields whose estimator parameter has another name (``VAE(model="conv")`` sets ``arch``).
+PARAM_NAMES = {"arch": "model"}
 
 
 @dataclass
@@ -61,10 +73,13 @@ class ModelConfig:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if any(h < 1 for h in self.hidden + self.channels):
             raise ConfigError("layer sizes must be positive")
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
-        if self.prior not in PRIORS:
-            raise ConfigError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
+        if self.likelihood not in LIKELIHOOD_NAMES:
+            raise ConfigError(f"unknown likelihood {self.likelihood!r}; "
+                              f"choose one of {', '.join(LIKELIHOOD_NAMES)}")
+        if self.prior not in PRIOR_NAMES:
+            raise ConfigError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIOR_NAMES)}")
+        from vaekit.priors import PRIORS  # torch: only when a config is built, never for --help
+
         self.prior_components = PRIORS[self.prior].resolve_components(self.prior_components)
         self.ladder = tuple(int(d) for d in self.ladder)
         if any(d < 1 for d in self.ladder):
@@ -82,6 +97,8 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 128
     lr: float = 1e-3
+    #: Learning-rate schedule over the epochs: constant, or cosine (decays to 0 at the last epoch).
+    lr_schedule: str = "constant"
     beta: float = 1.0
     iw_samples: int = 1
     #: Gradient estimator of the importance-weighted bound: standard, stl or dreg.
@@ -118,10 +135,14 @@ class TrainConfig:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
         if self.beta < 0:
             raise ConfigError(f"--beta must be non-negative (1 is the plain ELBO), got {self.beta}")
         if self.iw_samples < 1:
             raise ConfigError(f"--iw-samples must be at least 1, got {self.iw_samples}")
+        from vaekit.regularizers import check_objective_settings  # torch, as above
+
         check_objective_settings(self)
         if self.binarize not in BINARIZE_MODES:
             raise ConfigError(f"--binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
@@ -165,6 +186,16 @@ class RunConfig:
             )
         except (KeyError, TypeError) as err:
             raise ConfigError(f"config is incomplete or malformed: {err}") from None
+
+
+def estimator_params(section: type) -> dict[str, str]:
+    """Estimator parameter name -> field name, for every field of a config dataclass.
+
+    Every parameter of :class:`vaekit.VAE` but ``verbose`` is one of these (``input_shape`` and
+    ``n_categories`` come from the data instead), so the command line reads the parameter names
+    here without importing the estimator (tests/test_cli.py checks the two agree).
+    """
+    return {PARAM_NAMES.get(f.name, f.name): f.name for f in dataclasses.fields(section)}
 
 
 def _build(cls: type, raw: dict[str, Any]) -> Any:

@@ -11,7 +11,6 @@ embedding), ``inverse_transform`` decodes codes back to data in the user's units
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from vaekit.column_types import ColumnTypesSpec, column_layout
-from vaekit.config import ModelConfig, RunConfig, TrainConfig, versions
+from vaekit.config import ModelConfig, RunConfig, TrainConfig, estimator_params, versions
 from vaekit.data import Dataset, from_array
 from vaekit.data.out_of_core import is_out_of_core
 from vaekit.distributed import World, join, peers_reported
@@ -39,18 +38,9 @@ from vaekit.transfer import apply_transfer
 DataLike = np.ndarray | pd.DataFrame | Dataset
 
 
-#: Config fields whose estimator parameter has another name (``VAE(model="conv")`` sets ``arch``).
-PARAM_NAMES = {"arch": "model"}
-
-
 def _config_kwargs(section: type, params: dict[str, Any]) -> dict[str, Any]:
     """The estimator parameters that a config dataclass has a field for."""
-    kwargs = {}
-    for f in dataclasses.fields(section):
-        name = PARAM_NAMES.get(f.name, f.name)
-        if name in params:
-            kwargs[f.name] = params[name]
-    return kwargs
+    return {field: params[name] for name, field in estimator_params(section).items() if name in params}
 
 
 def as_dataset(X: DataLike, allow_missing: bool = False) -> Dataset:
@@ -102,6 +92,7 @@ class VAE(TransformerMixin, BaseEstimator):
         epochs: int = 50,
         batch_size: int = 128,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         beta: float = 1.0,
         iw_samples: int = 1,
         grad_estimator: str = "standard",
@@ -137,6 +128,7 @@ class VAE(TransformerMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.beta = beta
         self.iw_samples = iw_samples
         self.grad_estimator = grad_estimator
@@ -176,10 +168,9 @@ class VAE(TransformerMixin, BaseEstimator):
         names = set(cls._get_param_names())
         params = {}
         for section in (config.model, config.train):
-            for f in dataclasses.fields(section):
-                name = PARAM_NAMES.get(f.name, f.name)
+            for name, field in estimator_params(type(section)).items():
                 if name in names:
-                    params[name] = getattr(section, f.name)
+                    params[name] = getattr(section, field)
         return cls(**{**params, **overrides})
 
     @classmethod
@@ -332,10 +323,14 @@ class VAE(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def sample(self, n: int = 64, temperature: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """New examples: codes drawn from the prior (scaled by ``temperature``), decoded to their mean."""
+        """New examples: codes drawn from the prior, decoded to their mean.
+
+        ``temperature`` scales the standard deviation of the prior's Gaussians (for a mixture or
+        ladder prior, around each component's or layer's mean): below 1, more typical examples.
+        """
         check_is_fitted(self, "module_")
         gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        z = self.module_.prior.sample(n, generator=gen) * temperature
+        z = self.module_.prior.sample(n, generator=gen, temperature=temperature)
         return self.inverse_transform(z.numpy())
 
     @torch.no_grad()

@@ -101,15 +101,17 @@ class LadderPrior(Prior):
         return total
 
     def sample(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+        temperature: float = 1.0,
     ) -> Tensor:
         param = next(self.parameters())
-        z = torch.randn(n, self.sizes[-1], generator=generator, device=device, dtype=param.dtype)
+        shape = (n, self.sizes[-1])
+        z = temperature * torch.randn(shape, generator=generator, device=device, dtype=param.dtype)
         layers = [z]
         for i in reversed(range(len(self.sizes) - 1)):
             mu, logvar = self.conditional(i, layers[0].to(param.device))
             eps = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype)
-            layers.insert(0, mu.to(device) + eps * torch.exp(0.5 * logvar).to(device))
+            layers.insert(0, mu.to(device) + temperature * eps * torch.exp(0.5 * logvar).to(device))
         return torch.cat(layers, dim=-1)
 
 

@@ -1,8 +1,8 @@
 """From a fitted VAE to pictures and files of its latent space.
 
-Each function here is what one command draws (``latent``, ``dims``, ``interpolate``,
-``traverse``); the HTML report calls the same functions, so a picture in the report and
-the one the command writes are the same picture.
+Each function here is what one command draws (``latent``, ``interpolate``, ``traverse``);
+the HTML report calls the same functions, so a picture in the report and the one the
+command writes are the same picture.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def color_values(data: Dataset, by: str | None) -> tuple[np.ndarray | None, str]
         return data.factors[:, data.factor_names.index(by)], by
     choices = ["labels"] * (data.labels is not None) + list(data.columns or []) + list(data.factor_names or [])
     raise DataError(f"--color-by {by!r}: DATA has no such column; choose one of: {', '.join(choices)}"
-                    if choices else f"--color-by {by!r}: DATA has no labels, columns or factors to colour by")
+                    if choices else f"--color-by {by!r}: DATA has no labels, columns or factors to colour by "
+                    "(--factors FILE adds factors)")
 
 
 def example_names(data: Dataset) -> list:
@@ -62,7 +63,9 @@ def draw_latent_map(
 ) -> dict[str, Any]:
     """Map ``data``'s posterior means to 2-D, draw ``path`` (.png) and write the same name .csv.
 
-    Returns what the embedding reports (for PCA, explained variance per component).
+    PCA also writes ``NAME.variance.csv``: the share of latent variance of every component,
+    so the numbers printed on screen are kept with the picture. Returns what the embedding
+    reports (for PCA, explained variance per component) and ``files``, the paths written.
     ``codes`` skips encoding when the posterior means are already at hand.
     """
     color, color_name = color_values(data, color_by)
@@ -74,12 +77,19 @@ def draw_latent_map(
         table[name] = column
     if data.labels is not None:
         table["label"] = data.labels
-    if color is not None and color_name != "label":
-        table[color_name] = color
+    if color is not None and color is not data.labels:
+        table[color_name if color_name not in table else f"{color_name}_colour"] = color
     title = f"{METHOD_NAMES[method]} of the posterior means of {data.n} examples"
     plot_latent_map(coords, path, info["axis_labels"], title, color, color_name)
-    atomic.write_text(path.with_suffix(".csv"), table.to_csv(index=False))
-    return info
+    written = [path, path.with_suffix(".csv")]
+    atomic.write_text(written[1], table.to_csv(index=False))
+    if method == "pca":
+        ratio = np.asarray(info["explained_variance_ratio"])
+        variance = pd.DataFrame({"component": [f"PC{j + 1}" for j in range(len(ratio))],
+                                 "explained_variance_ratio": ratio, "cumulative": np.cumsum(ratio)})
+        written.append(path.with_suffix(".variance.csv"))
+        atomic.write_text(written[-1], variance.to_csv(index=False))
+    return {**info, "files": written}
 
 
 def _decode(vae: VAE, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ functions, so their negative log-likelihood is a code length an entropy coder ca
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import TYPE_CHECKING, ClassVar
 
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vaekit.config import LIKELIHOOD_NAMES
 from vaekit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -182,9 +184,23 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
 }
 
 
-def make_likelihood(name: str, config: ModelConfig | None = None) -> Likelihood:
+#: Likelihoods defined in a module of their own, which registers them in ``LIKELIHOODS`` when imported.
+DEFINED_ELSEWHERE = {"mixed": "vaekit.mixed_likelihood"}
+
+
+def likelihood_class(name: str) -> type[Likelihood]:
+    """The likelihood registered as ``name``, importing its module first if need be.
+
+    So a name works whatever the program imported before (``LIKELIHOOD_NAMES`` lists them all).
+    """
+    if name not in LIKELIHOODS and name in DEFINED_ELSEWHERE:
+        importlib.import_module(DEFINED_ELSEWHERE[name])
     try:
-        cls = LIKELIHOODS[name]
+        return LIKELIHOODS[name]
     except KeyError:
-        raise ConfigError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}") from None
+        raise ConfigError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOOD_NAMES)}") from None
+
+
+def make_likelihood(name: str, config: ModelConfig | None = None) -> Likelihood:
+    cls = likelihood_class(name)
     return cls() if config is None else cls.from_config(config)

@@ -9,7 +9,7 @@ each column reads the ones its type needs (see ``vaekit.column_types`` for the m
 
 Columns of one type are scored together, so a step costs a few vectorised kernels whatever
 the number of columns. Without column types every column is real. Importing this module
-registers the likelihood as ``mixed``.
+registers the likelihood as ``mixed``; ``vaekit.likelihoods.likelihood_class`` imports it on demand.
 """
 
 from __future__ import annotations

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vaekit.config import ModelConfig, TrainConfig, estimator_params
 from vaekit.errors import ConfigError
-from vaekit.estimator import VAE
+
+if TYPE_CHECKING:
+    from vaekit.estimator import VAE
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ def preset_params(name: str) -> dict[str, Any]:
 
 def make_vae(name: str, **overrides: Any) -> VAE:
     """An unfitted VAE with a preset's parameters; ``overrides`` replace any of them."""
+    from vaekit.estimator import VAE  # here: --preset on the command line must not load torch
+
     return VAE(**{**preset_params(name), **overrides})
 
 
@@ -62,7 +67,7 @@ def add_preset_option(parser: argparse.ArgumentParser) -> None:
     Those options then record only what the user typed (argparse's SUPPRESS default), so
     :func:`apply_preset` can tell an explicit ``--lr 1e-3`` from the default and let it win.
     """
-    names = set(VAE._get_param_names())
+    names = {*estimator_params(ModelConfig), *estimator_params(TrainConfig)}
     defaults = {}
     for action in parser._actions:
         if action.dest in names and action.default is not argparse.SUPPRESS:

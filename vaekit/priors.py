@@ -64,8 +64,11 @@ class Prior(nn.Module):
         raise NotImplementedError
 
     def sample(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+        temperature: float = 1.0,
     ) -> Tensor:
+        """n codes; ``temperature`` scales the standard deviation of every Gaussian in the prior
+        (not its means), so below 1 the codes are more typical and stay where the prior has mass."""
         raise NotImplementedError
 
     def kl(self, mu: Tensor, logvar: Tensor) -> Tensor | None:
@@ -82,9 +85,10 @@ class StandardNormal(Prior):
         return -0.5 * (LOG_2PI + z**2).sum(-1)
 
     def sample(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+        temperature: float = 1.0,
     ) -> Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return temperature * torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def kl(self, mu: Tensor, logvar: Tensor) -> Tensor:
         return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar)
@@ -103,14 +107,16 @@ def mixture_log_prob(z: Tensor, means: Tensor, logvars: Tensor, log_weights: Ten
 
 
 def sample_mixture(
-    means: Tensor, logvars: Tensor, log_weights: Tensor, n: int, generator: torch.Generator | None
+    means: Tensor, logvars: Tensor, log_weights: Tensor, n: int, generator: torch.Generator | None,
+    temperature: float = 1.0,
 ) -> Tensor:
-    """n codes from a diagonal-Gaussian mixture: a component by weight, then a Gaussian draw."""
+    """n codes from a diagonal-Gaussian mixture: a component by weight, then a Gaussian draw
+    with its standard deviation scaled by ``temperature``."""
     if generator is not None:  # draw where the generator lives
         means, logvars, log_weights = (t.to(generator.device) for t in (means, logvars, log_weights))
     comp = torch.multinomial(log_weights.softmax(0), n, replacement=True, generator=generator)
     eps = torch.randn((n, means.shape[1]), generator=generator, dtype=means.dtype, device=means.device)
-    return means[comp] + eps * torch.exp(0.5 * logvars[comp])
+    return means[comp] + temperature * eps * torch.exp(0.5 * logvars[comp])
 
 
 class MixtureOfGaussians(Prior):
@@ -130,9 +136,11 @@ class MixtureOfGaussians(Prior):
         return mixture_log_prob(z, self.means, self.logvars, self.logits.log_softmax(0))
 
     def sample(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+        temperature: float = 1.0,
     ) -> Tensor:
-        return sample_mixture(self.means, self.logvars, self.logits.log_softmax(0), n, generator).to(device)
+        return sample_mixture(self.means, self.logvars, self.logits.log_softmax(0), n, generator,
+                              temperature).to(device)
 
 
 class VampPrior(Prior):
@@ -163,11 +171,12 @@ class VampPrior(Prior):
         return mixture_log_prob(z, means, logvars, uniform)
 
     def sample(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+        temperature: float = 1.0,
     ) -> Tensor:
         means, logvars = self.components_params()
         uniform = torch.zeros(self.components, dtype=means.dtype, device=means.device)
-        return sample_mixture(means, logvars, uniform, n, generator).to(device)
+        return sample_mixture(means, logvars, uniform, n, generator, temperature).to(device)
 
 
 PRIORS: dict[str, type[Prior]] = {cls.name: cls for cls in (StandardNormal, MixtureOfGaussians, VampPrior)}

@@ -33,15 +33,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from vaekit.config import GRAD_ESTIMATORS, KL_SCHEDULES
 from vaekit.errors import ConfigError
 from vaekit.priors import LOG_2PI
 
 if TYPE_CHECKING:
     from vaekit.config import ModelConfig, TrainConfig
-
-KL_SCHEDULES = ("constant", "linear", "cyclical")
-#: Gradient estimators of the (importance-weighted) bound; see ``vaekit.objectives.iwae_loss``.
-GRAD_ESTIMATORS = ("standard", "stl", "dreg")
 
 
 def kl_weight(schedule: str, warmup: float, epoch: float) -> float:

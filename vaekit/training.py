@@ -61,6 +61,18 @@ def make_optimizer(module: VAEModule, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def scheduled_lr(config: TrainConfig, epochs_done: float) -> float:
+    """The learning rate after ``epochs_done`` (fractional) epochs.
+
+    Cosine decay to 0 at the last epoch (Loshchilov & Hutter) ends a fixed budget of epochs at a
+    better optimum than a constant rate; it is a pure function of progress, so a resumed run
+    follows the same schedule.
+    """
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(epochs_done / config.epochs, 1.0)))
+    return config.lr
+
+
 @torch.no_grad()
 def mean_elbo(
     module: VAEModule, x: Tensor | RowSource, mask: Tensor | None = None, seed: int = 0,
@@ -185,7 +197,10 @@ class Trainer:
             xb, mb = batch.x, batch.mask
             if cfg.binarize == "dynamic":
                 xb = binarize(xb, self.noise_gen)
-            progress = epoch - 1 + batch.start / n  # fractional epochs done, for KL and capacity schedules
+            progress = epoch - 1 + batch.start / n  # fractional epochs done, for the schedules
+            if cfg.lr_schedule != "constant":
+                for group in optimizer.param_groups:
+                    group["lr"] = scheduled_lr(cfg, progress)
             terms = self.forward(training_loss, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen,
                                  regularizer=self.regularizer, epoch=progress, estimator=cfg.grad_estimator)
             optimizer.zero_grad(set_to_none=True)
@@ -206,7 +221,7 @@ class Trainer:
                 "warm-up, or check the data for extreme values (tables are standardised, images must be in range)"
             )
         return {"train_loss": loss, "train_recon": recon, "train_kl": kl, "train_elbo": bound,
-                "time_s": elapsed, "samples_per_s": n / elapsed}
+                "time_s": elapsed, "samples_per_s": n / elapsed, "lr": optimizer.param_groups[0]["lr"]}
 
     def _restore(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Tensor]]:
         if self.run is None:

@@ -32,8 +32,6 @@ from vaekit.serialization import load_tensors
 
 #: Written into the new run folder, next to config.json.
 REPORT_FILE = "transfer.json"
-FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
-               "'encoder.1.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.0' is one block")
 
 
 @dataclass

@@ -44,17 +44,10 @@ from vaekit.plots import save_figure
 from vaekit.run_pictures import draw_run_pictures
 from vaekit.runfolder import RunFolder
 from vaekit.search_space import SearchSpace, default_space
+from vaekit.tuning_choices import OBJECTIVES, PRUNERS
 
-#: Objectives a study can optimise, and in which direction.
-OBJECTIVES = {"elbo": "maximize", "nll": "minimize", "recon_mse": "minimize"}
 #: Importance samples of the ``nll`` objective's estimate.
 NLL_SAMPLES = 100
-PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
-    # below the median of earlier trials at the same epoch, from epoch 2, once 3 trials have finished
-    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
-    "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto"),
-    "none": optuna.pruners.NopPruner,
-}
 #: Seconds between looks at the study while other workers finish the last trials.
 POLL_S = 0.5
 LIVE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
@@ -69,13 +62,19 @@ def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').resolve()}"
 
 
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """The Optuna pruner that ``PRUNERS[name]`` describes."""
+    cls, kwargs = PRUNERS[name]
+    return getattr(optuna.pruners, cls)(**kwargs)
+
+
 def open_study(url: str, name: str, objective: str, pruner: str = "median", heartbeat: int = 30) -> optuna.Study:
     """Create or continue study ``name`` in the RDB at ``url``; fail clearly if it cannot be reached."""
     shown = _redacted(url)
     try:
         storage = _storage(url, heartbeat)
         study = optuna.create_study(storage=storage, study_name=name, direction=OBJECTIVES[objective],
-                                    pruner=PRUNERS[pruner](), load_if_exists=True)
+                                    pruner=make_pruner(pruner), load_if_exists=True)
     except ImportError as err:
         raise ConfigError(f"--storage {shown}: its database driver is not installed ({err})") from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as err:

@@ -2,6 +2,11 @@
 
 A module that defines ``register(subparsers)`` adds its sub-command(s); ``ORDER`` (default
 100) places it in ``--help``. Adding a command means adding a module, nothing else.
+
+Every command module is imported to build the parser, so ``vaekit --help`` costs what their
+top-level imports cost: import only light modules there (``vaekit.cli.common``, ``vaekit.config``,
+``vaekit.errors``, ...) and torch, scikit-learn, pandas or matplotlib, and the vaekit modules
+that use them, inside the function that runs the command (``tests/test_cli.py`` checks).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ A typical session:
   vaekit train digits --out runs/digits        # train; writes a run folder with pictures
   vaekit evaluate runs/digits digits           # ELBO, importance-weighted NLL, active units
   vaekit sample runs/digits -n 64 --out s.png  # new examples
+  vaekit report runs/digits digits --out r.html # what it learned, as pictures on one page
   vaekit info runs/digits                      # what a run folder holds
 
 DATA is a built-in name (digits, mnist5k, breast_cancer, wine, diabetes, shapes) or a path:

@@ -5,15 +5,29 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vaekit.data import BUILTIN_DATASETS, Dataset, load_dataset
-from vaekit.data.factors import with_factors
+from vaekit.data import BUILTIN_DATASETS
 from vaekit.errors import VaekitError
-from vaekit.estimator import VAE, load
+
+# Building the parser (and so `vaekit --help`) must not import torch, scikit-learn, pandas or
+# matplotlib: command modules import what a command needs inside the function that runs it.
+if TYPE_CHECKING:
+    from vaekit.data import Dataset
+    from vaekit.estimator import VAE
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Descriptions keep their line breaks (one example per line); options show their defaults."""
+    """Descriptions keep their line breaks (one example per line); options show their defaults.
+
+    An option without a default (None) or a switch (False) says nothing: "(default: None)" on a
+    required option, or where the help text says what happens without it, only confuses.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -46,6 +60,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def load_data(spec: str, args: argparse.Namespace, allow_missing: bool | None = None) -> Dataset:
     """DATA as the reading options say; ``allow_missing`` overrides ``--allow-missing``."""
+    from vaekit.data import load_dataset
+
     allow = args.allow_missing if allow_missing is None else allow_missing
     return load_dataset(spec, labels=args.labels, label_column=args.label_column, resize=args.resize,
                         mmap=args.mmap, allow_missing=allow)
@@ -53,6 +69,9 @@ def load_data(spec: str, args: argparse.Namespace, allow_missing: bool | None = 
 
 def load_run_and_data(args: argparse.Namespace) -> tuple[VAE, Dataset]:
     """The model in RUN and DATA (with ``--factors`` where the command has it), refused if they do not fit."""
+    from vaekit.data.factors import with_factors
+    from vaekit.estimator import load
+
     vae = load(args.run_dir)
     data = load_data(args.data, args)
     if getattr(args, "factors", None):

@@ -13,7 +13,6 @@ from vaekit.cli.common import add_data_options, add_parser, check_output, data_h
 from vaekit.data import Dataset
 from vaekit.data.idx import is_idx, read_idx
 from vaekit.errors import ConfigError
-from vaekit.estimator import load
 
 ORDER = 60
 
@@ -68,6 +67,7 @@ def source_array_shape(spec: str, data: Dataset) -> tuple[int, ...]:
 
 def run_compress(args: argparse.Namespace) -> int:
     from vaekit.compression import compress
+    from vaekit.estimator import load
 
     if args.mode == "lossless" and args.quality is not None:
         raise ConfigError("--quality applies to --mode lossy; lossless files are exact")

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from PIL import Image
 
 from vaekit import atomic
 from vaekit.cli.common import add_parser
 from vaekit.errors import VaekitError
-from vaekit.estimator import load
 
 if TYPE_CHECKING:
     from vaekit.compression import Decompressed
@@ -72,27 +65,24 @@ def _as_uint8(result: Decompressed) -> np.ndarray:
 
 def write_image_folder(result: Decompressed, out: Path) -> None:
     """All images into a new folder, atomically: a temporary folder renamed into place at the end."""
+    from PIL import Image
+
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VaekitError(f"--out {out} already exists; choose a new (or empty) folder")
     names = _image_names(result)
     pixels = _as_uint8(result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic.atomic_dir(out) as tmp:
         for name, image in zip(names, pixels):
             path = tmp.joinpath(*name.parts)
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(path)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
 
 
 def run_decompress(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from vaekit.compression import decompress  # imported here: the rest of the CLI works without constriction
+    from vaekit.estimator import load
 
     out = Path(args.out)
     suffix = out.suffix.lower()

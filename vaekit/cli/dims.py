@@ -6,10 +6,8 @@ import argparse
 import json
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
-from vaekit.latent_dims import latent_dimensions
-from vaekit.latent_plots import plot_dimensions
 
-ORDER = 41
+ORDER = 51
 
 DESCRIPTION = """\
 For each latent dimension u, over DATA: the KL divergence of q(z_u|x) from the prior p(z_u)
@@ -35,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_dims(args: argparse.Namespace) -> int:
+    from vaekit.latent_dims import latent_dimensions
+    from vaekit.latent_plots import plot_dimensions
+
     out = check_output(args.out, (".png",))
     vae, data = load_run_and_data(args)
     dims = latent_dimensions(vae, data)

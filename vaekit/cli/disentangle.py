@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
-from vaekit.disentanglement import DisentanglementScores, score_model
-from vaekit.latent_plots import plot_factor_matrix
 
-ORDER = 44
+if TYPE_CHECKING:
+    from vaekit.disentanglement import DisentanglementScores
+
+ORDER = 54
 
 DESCRIPTION = """\
 Score how disentangled a model's code is: whether each known factor of variation of DATA
@@ -25,11 +27,18 @@ each 1 for a perfectly disentangled code:
              informativeness (their held-out accuracy)
   SAP        gap in predictability between the two best single dimensions (0 when unrelated)
 
-The built-in `shapes` data set has its factors (shape, scale, rotation, x, y); for other data
-pass --factors FILE: a .npy array or a table (header = factor names; text columns are
-categories), one row per example of DATA. Factors with more than 64 distinct values are cut
-into 20 bins. --out draws the normalised mutual information of every dimension with every
-factor.
+The built-in `shapes` data set has its factors (shape, scale, rotation, x, y). For your own
+data, pass --factors FILE with one row per example of DATA, in DATA's order:
+
+  .csv / .parquet  a header row names the factors; numbers, or text for categories
+                     pose,light,person
+                     -30,0.8,alice
+                     15,0.2,bob
+  .npy             a numeric array (N,) or (N, K); the factors are named factor0, factor1...
+
+Every example needs every factor (no empty cells). A factor with at most 64 distinct values
+is a set of classes; one with more (a continuous factor) is cut into 20 equal-width bins.
+--out draws the normalised mutual information of every dimension with every factor.
 
 examples:
   vaekit disentangle runs/shapes shapes
@@ -42,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_parser(sub, "disentangle", "disentanglement metrics (MIG, FactorVAE, DCI, SAP)", DESCRIPTION)
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `vaekit train`")
     p.add_argument("data", metavar="DATA", help=data_help())
-    p.add_argument("--factors", metavar="FILE", help="known factors of DATA: .npy or a table, one row per example")
+    p.add_argument("--factors", metavar="FILE", help="known factors of DATA: .csv/.parquet/.npy, one row per example (see above)")
     p.add_argument("--seed", type=int, default=0, help="seed of the metrics' random splits and draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="FILE.png", help="also draw the dimension-by-factor mutual information")
@@ -70,6 +79,9 @@ def format_scores(s: DisentanglementScores) -> str:
 
 
 def run_disentangle(args: argparse.Namespace) -> int:
+    from vaekit.disentanglement import score_model
+    from vaekit.latent_plots import plot_factor_matrix
+
     out = check_output(args.out, (".png",)) if args.out else None
     vae, data = load_run_and_data(args)
     scores = score_model(vae, data, args.seed)

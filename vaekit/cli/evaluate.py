@@ -10,7 +10,6 @@ import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
 from vaekit.errors import VaekitError
-from vaekit.estimator import load
 
 ORDER = 20
 
@@ -40,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from vaekit.estimator import load
+
     if args.iw_samples < 1:
         raise VaekitError("--iw-samples must be at least 1")
     vae = load(args.run_dir)

@@ -7,10 +7,8 @@ import sys
 
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
 from vaekit.errors import VaekitError
-from vaekit.estimator import load
-from vaekit.explorer import ExplorerServer, LatentExplorer
 
-ORDER = 45
+ORDER = 55
 
 DESCRIPTION = """\
 Start a local web page for touching a trained model's latent space, and print its address.
@@ -49,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_explore(args: argparse.Namespace) -> int:
+    from vaekit.estimator import load
+    from vaekit.explorer import ExplorerServer, LatentExplorer
+
     if not 0 <= args.port <= 65535:
         raise VaekitError(f"--port must be between 0 and 65535, got {args.port}")
     vae = load(args.run_dir)

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.errors import VaekitError
-from vaekit.estimator import VAE, load
-from vaekit.plots import plot_images, plot_reconstructions
+
+if TYPE_CHECKING:
+    from vaekit.estimator import VAE
 
 ORDER = 30
 
 SAMPLE_DESCRIPTION = """\
 Draw codes from the prior, decode them and write the result: a picture grid (.png) or an array
 (.npy) for images, a table in the original columns and units (.csv) for tables. --temperature
-scales the prior's standard deviation (below 1 gives more typical, less varied samples).
+scales the prior's standard deviation (below 1 gives more typical, less varied samples; for a
+mixture or ladder prior, around each component's or layer's mean).
 
 examples:
   vaekit sample runs/digits -n 64 --out samples.png
+  vaekit sample runs/digits -n 64 --temperature 0.7 --seed 1 --out typical.png
   vaekit sample runs/table -n 1000 --out synthetic.csv
 """
 
@@ -59,6 +62,8 @@ def _write_array(vae: VAE, values: np.ndarray, out: Path, index: list | None = N
         with atomic.atomic_path(out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, values)
     elif out.suffix == ".csv":
+        import pandas as pd
+
         columns = pre.columns or [f"x{j}" for j in range(values.shape[1])]
         atomic.write_text(out, pd.DataFrame(values, columns=columns, index=index).to_csv(index=index is not None))
 
@@ -68,8 +73,13 @@ def _outputs(vae: VAE) -> tuple[str, ...]:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    if args.n < 1 or not args.temperature > 0:
-        raise VaekitError("-n must be at least 1 and --temperature positive")
+    from vaekit.estimator import load
+    from vaekit.plots import plot_images
+
+    if args.n < 1:
+        raise VaekitError(f"-n must be at least 1, got {args.n}")
+    if not args.temperature > 0:
+        raise VaekitError(f"--temperature must be positive, got {args.temperature}")
     vae = load(args.run_dir)
     out = check_output(args.out, _outputs(vae))
     values = vae.sample(args.n, temperature=args.temperature, seed=args.seed)
@@ -82,6 +92,9 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
+    from vaekit.estimator import load
+    from vaekit.plots import plot_reconstructions
+
     vae = load(args.run_dir)
     out = check_output(args.out, _outputs(vae))
     data = load_data(args.data, args)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.data import Dataset
-from vaekit.data.tables import TABLE_SUFFIXES, _read_frame
 from vaekit.errors import VaekitError
-from vaekit.estimator import load
-from vaekit.imputation import fill_values
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ORDER = 40
 
@@ -63,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def original_frame(spec: str, data: Dataset) -> pd.DataFrame:
     """DATA as the user wrote it: exact values, every column (labels included), the row index."""
+    import pandas as pd
+
+    from vaekit.data.tables import TABLE_SUFFIXES, _read_frame
+
     path = Path(spec)
     if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
         frame = _read_frame(path)
@@ -87,6 +91,8 @@ def numbered(path: Path, i: int) -> Path:
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
+    import pandas as pd
+
     with atomic.atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             frame.to_csv(tmp, index=not isinstance(frame.index, pd.RangeIndex))
@@ -95,6 +101,9 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 
 def run_impute(args: argparse.Namespace) -> int:
+    from vaekit.estimator import load
+    from vaekit.imputation import fill_values
+
     if args.iw_samples < 1 or (args.multiple is not None and args.multiple < 1):
         raise VaekitError("--iw-samples and --multiple must be at least 1")
     vae = load(args.run_dir)

@@ -6,7 +6,6 @@ import argparse
 import json
 
 from vaekit.cli.common import add_parser
-from vaekit.runfolder import RunFolder
 
 ORDER = 90
 
@@ -27,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from vaekit.runfolder import RunFolder
+
     run = RunFolder(args.run_dir).require()
     config = run.read_config()
     module = run.load_module(config)

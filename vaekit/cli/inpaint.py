@@ -11,9 +11,6 @@ import numpy as np
 from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.errors import VaekitError
-from vaekit.estimator import load
-from vaekit.imputation import fill_values
-from vaekit.inpainting import make_mask, plot_inpainting
 
 ORDER = 41
 
@@ -55,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
+    from vaekit.estimator import load
+    from vaekit.imputation import fill_values
+    from vaekit.inpainting import make_mask, plot_inpainting
+
     if args.n < 1 or args.iw_samples < 1:
         raise VaekitError("-n and --iw-samples must be at least 1")
     vae = load(args.run_dir)

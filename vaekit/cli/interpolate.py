@@ -7,11 +7,9 @@ import argparse
 import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
-from vaekit.example_lookup import find_example
 from vaekit.interpolation import MODES, interpolate
-from vaekit.latent_pictures import draw_decoded
 
-ORDER = 42
+ORDER = 52
 
 DESCRIPTION = """\
 Encode two examples to their posterior means, walk from one code to the other in --steps
@@ -21,7 +19,8 @@ which is where codes drawn from the Gaussian prior lie (the straight line betwee
 typical codes passes closer to the origin than any of them).
 
 --from and --to name an example of DATA by number (0 is the first), by file name (image
-folders) or row label (tables), or give any image file.
+folders) or row label (tables), or give a file: any image (read at the model's size), or a
+table or array holding one example, such as a one-row .csv with the training columns.
 
 Output: images as a .png strip or a .npy array; tables as a .csv of decoded rows in the
 original columns and units, or a .png of how each column moves along the path.
@@ -31,6 +30,7 @@ examples:
   vaekit interpolate runs/digits digits --from 0 --to 7 --steps 16 --mode slerp --out strip.png
   vaekit interpolate runs/faces faces/ --from alice.png --to bob.png --out morph.png
   vaekit interpolate runs/wine wine --from 0 --to 150 --out path.csv
+  vaekit interpolate runs/wine wine --from 0 --to my_wine.csv --out path.png
 """
 
 
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `vaekit train`")
     p.add_argument("data", metavar="DATA", help=data_help())
     p.add_argument("--from", dest="start", required=True, metavar="EXAMPLE",
-                   help="where the path starts: a number, a name of DATA, or an image file")
+                   help="where the path starts: a number, a name of DATA, or a file (an image, or one example)")
     p.add_argument("--to", dest="end", required=True, metavar="EXAMPLE", help="where the path ends")
     p.add_argument("--steps", type=int, default=10, help="decoded points, both ends included")
     p.add_argument("--mode", choices=MODES, default="lerp", help="straight line or along the sphere")
@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
+    from vaekit.example_lookup import find_example
+    from vaekit.latent_pictures import draw_decoded
+
     vae, data = load_run_and_data(args)
     pre = vae.preprocessor_
     out = check_output(args.out, (".png", ".npy") if pre.kind == "image" else (".csv", ".png"))

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
 from vaekit.latent_maps import METHODS
-from vaekit.latent_pictures import draw_latent_map
 
-ORDER = 40
+ORDER = 50
 
 DESCRIPTION = """\
 Encode DATA to its posterior means E[z|x] and draw them in two dimensions, one dot per
@@ -20,7 +17,7 @@ FILE.png and, beside it, FILE.csv with each example's two coordinates (and label
 for plotting elsewhere.
 
   pca   linear; distances and directions mean something; prints the share of the latent
-        variance that each principal component explains
+        variance that each principal component explains, and writes it to FILE.variance.csv
   tsne  openTSNE's FFT-accelerated t-SNE: neighbourhoods and clusters, not distances
   umap  umap-learn: like t-SNE, often keeps more of the global layout
 
@@ -39,15 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default="pca", help="how to map the codes to 2-D")
     p.add_argument("--color-by", metavar="labels|COLUMN",
                    help="labels, a table column or a known factor (default: labels, if DATA has them)")
-    p.add_argument("--factors", metavar="FILE", help="known factors of DATA (.npy or a table), to colour by")
+    p.add_argument("--factors", metavar="FILE",
+                   help="known factors of DATA, to colour by one (format: see `vaekit disentangle --help`)")
     p.add_argument("--seed", type=int, default=0, help="random seed of t-SNE and UMAP")
-    p.add_argument("--out", required=True, metavar="FILE.png", help="the picture; the coordinates go to FILE.csv")
+    p.add_argument("--out", required=True, metavar="FILE.png",
+                   help="the picture; the coordinates go to FILE.csv, PCA's explained variance to "
+                        "FILE.variance.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar or explained variance")
     add_data_options(p)
     p.set_defaults(run=run_latent)
 
 
 def run_latent(args: argparse.Namespace) -> int:
+    import torch
+
+    from vaekit.latent_pictures import draw_latent_map
+
     out = check_output(args.out, (".png",))
     vae, data = load_run_and_data(args)
     info = draw_latent_map(vae, data, out, args.method, args.color_by, seed=args.seed,
@@ -56,5 +60,5 @@ def run_latent(args: argparse.Namespace) -> int:
         if args.method == "pca":
             shares = ", ".join(f"PC{j + 1} {100 * r:.1f}%" for j, r in enumerate(info["explained_variance_ratio"]))
             print(f"explained variance per component: {shares}")
-        print(f"wrote {out} and {out.with_suffix('.csv')}")
+        print("wrote " + ", ".join(str(path) for path in info["files"]))
     return 0

@@ -8,9 +8,8 @@ import sys
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
 from vaekit.errors import VaekitError
 from vaekit.latent_maps import METHODS
-from vaekit.report import write_report
 
-ORDER = 45
+ORDER = 56
 
 DESCRIPTION = """\
 Write one HTML file that shows what a trained model learned from DATA: a summary (model,
@@ -19,10 +18,14 @@ training, ELBO), training curves, reconstructions, samples from the prior, laten
 KL and activity per dimension, and, where DATA has known factors of variation (the
 built-in shapes data, or --factors FILE), the disentanglement metrics. Every figure is
 embedded in the file, so it opens offline in any browser and can be sent as it is.
+For a table, samples are histograms against the data's, reconstructions a scatter per
+column, and traversals show how each column responds to each dimension.
 
 examples:
   vaekit report runs/digits digits --out report.html
   vaekit report runs/shapes shapes --maps pca tsne umap --out shapes.html
+  vaekit report runs/wine wine --maps pca --out wine.html
+  vaekit report runs/faces faces/ --factors faces_pose.csv --out faces.html
 """
 
 
@@ -34,14 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--maps", nargs="+", choices=METHODS, default=["pca", "tsne"], help="latent maps to draw")
     p.add_argument("--max-points", type=int, default=5000, help="examples drawn in the latent maps (a random "
                                                                 "subset beyond this)")
-    p.add_argument("--factors", metavar="FILE", help="known factors of DATA (.npy or a table), for the metrics")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--factors", metavar="FILE",
+                   help="known factors of DATA, for the metrics (format: see `vaekit disentangle --help`)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the map subset, t-SNE/UMAP and the metrics")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_options(p)
     p.set_defaults(run=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from vaekit.report import write_report
+
     out = check_output(args.out, (".html", ".htm"))
     if args.max_points < 2:
         raise VaekitError(f"--max-points must be at least 2, got {args.max_points}")

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
 from vaekit.column_types import COLUMN_TYPES, parse_column_type
-from vaekit.config import ARCHITECTURES, BINARIZE_MODES, PRECISIONS, ModelConfig
-from vaekit.distributed import World
+from vaekit.config import (
+    ARCHITECTURES,
+    BINARIZE_MODES,
+    GRAD_ESTIMATORS,
+    KL_SCHEDULES,
+    LIKELIHOOD_NAMES,
+    LR_SCHEDULES,
+    PRECISIONS,
+    PRIOR_NAMES,
+    ModelConfig,
+    estimator_params,
+)
 from vaekit.errors import VaekitError
-from vaekit.estimator import PARAM_NAMES, VAE
-from vaekit.likelihoods import LIKELIHOODS
 from vaekit.presets import add_preset_option, apply_preset
-from vaekit.priors import PRIORS
-from vaekit.regularizers import GRAD_ESTIMATORS, KL_SCHEDULES
-from vaekit.run_pictures import draw_run_pictures
-from vaekit.runfolder import RunFolder
-from vaekit.transfer import FREEZE_HELP
+
+if TYPE_CHECKING:
+    from vaekit.estimator import VAE
 
 ORDER = 10
+
+#: What ``--freeze`` accepts (``vaekit.transfer`` matches the patterns).
+FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
+               "'encoder.1.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.0' is one block")
 
 DESCRIPTION = """\
 Train a VAE on DATA and write the run folder RUN: config.json, model.safetensors (the best
@@ -68,10 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--channels", type=int, nargs="+", default=[32, 64], metavar="C",
                        help="conv only: channels of each stride-2 conv layer")
     model.add_argument("--latent-dim", type=int, default=20, help="size of the latent code z")
-    model.add_argument("--likelihood", choices=["auto", *LIKELIHOODS], default="auto",
+    model.add_argument("--likelihood", choices=["auto", *LIKELIHOOD_NAMES], default="auto",
                        help="p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
                             "categorical model 8-bit pixels exactly")
-    model.add_argument("--prior", choices=list(PRIORS), default="normal",
+    model.add_argument("--prior", choices=PRIOR_NAMES, default="normal",
                        help="p(z): normal N(0, I); mog, a learned Gaussian mixture; vamp, VampPrior")
     model.add_argument("--prior-components", type=int, metavar="K",
                        help="mixture components (mog, default 10) or pseudo-inputs (vamp, default 100)")
@@ -89,6 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                               "raise it to train longer)")
     opt.add_argument("--batch-size", type=int, default=128)
     opt.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                     help="cosine: decay --lr to 0 over --epochs (better results for a fixed budget of epochs)")
     opt.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the true ELBO; "
                                                              ">1 favours disentangled codes)")
     opt.add_argument("--iw-samples", type=int, default=1, help="importance samples per example (1 = ELBO)")
@@ -137,6 +149,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from vaekit.distributed import World
+    from vaekit.estimator import VAE
+    from vaekit.run_pictures import draw_run_pictures
+    from vaekit.runfolder import RunFolder
+
     args = apply_preset(args)
     run = RunFolder(args.out)
     data = load_data(args.data, args)
@@ -157,7 +174,8 @@ def run_train(args: argparse.Namespace) -> int:
             kl_warmup=args.kl_warmup, free_bits=args.free_bits, capacity=args.capacity,
             capacity_epochs=args.capacity_epochs, capacity_gamma=args.capacity_gamma, tc_beta=args.tc_beta,
             grad_estimator=args.grad_estimator,
-            epochs=args.epochs or 100, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+            epochs=args.epochs or 100, batch_size=args.batch_size, lr=args.lr,
+            lr_schedule=args.lr_schedule, beta=args.beta,
             iw_samples=args.iw_samples, val_fraction=args.val_fraction, patience=args.patience,
             seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
             workers=args.workers, verbose=verbose, column_types=dict(args.column_type) or None,
@@ -188,8 +206,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _pretrained(fresh: VAE, source: str) -> VAE:
     """The estimator for --init-from: model options the user left at their defaults follow the source run."""
+    from vaekit.estimator import VAE
+
     defaults = VAE().get_params()
-    model_params = {PARAM_NAMES.get(f.name, f.name) for f in dataclasses.fields(ModelConfig)}
+    model_params = set(estimator_params(ModelConfig))
     chosen = {k: v for k, v in fresh.get_params().items() if k not in model_params or v != defaults[k]}
     return VAE.from_pretrained(source, **chosen)
 

@@ -8,13 +8,9 @@ import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.errors import VaekitError
-from vaekit.estimator import load
-from vaekit.example_lookup import find_example
-from vaekit.latent_dims import latent_dimensions
-from vaekit.latent_pictures import draw_traversal
 from vaekit.traversal import check_dims, traversal_values
 
-ORDER = 43
+ORDER = 53
 
 DESCRIPTION = """\
 Start from a base code (the origin, or the posterior mean of an example of DATA), set one
@@ -33,6 +29,7 @@ examples:
   vaekit traverse runs/digits digits --out traverse.png
   vaekit traverse runs/digits --dims 0 3 5 --range -2 2 --out traverse.png
   vaekit traverse runs/shapes shapes --base 17 --steps 11 --out traverse.png
+  vaekit traverse runs/wine wine --base 0 --out traverse.csv
 """
 
 
@@ -47,14 +44,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="values each dimension takes")
     p.add_argument("--steps", type=int, default=9, help="values per dimension")
     p.add_argument("--base", default="origin", metavar="origin|EXAMPLE",
-                   help="the code the traversal starts from: the origin, or an example of DATA (number, "
-                        "name or image file)")
+                   help="the code the traversal starts from: the origin, or an example of DATA (a number, "
+                        "a name, or a file as in `vaekit interpolate --from`)")
     p.add_argument("--out", required=True, metavar="FILE", help=".png or .npy for images, .csv or .png for tables")
     add_data_options(p)
     p.set_defaults(run=run_traverse)
 
 
 def run_traverse(args: argparse.Namespace) -> int:
+    from vaekit.estimator import load
+    from vaekit.example_lookup import find_example
+    from vaekit.latent_dims import latent_dimensions
+    from vaekit.latent_pictures import draw_traversal
+
     vae = load(args.run_dir)
     pre = vae.preprocessor_
     out = check_output(args.out, (".png", ".npy") if pre.kind == "image" else (".csv", ".png"))

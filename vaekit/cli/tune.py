@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import optuna
+from typing import TYPE_CHECKING
 
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
 from vaekit.config import ARCHITECTURES
-from vaekit.search_space import SearchSpace
-from vaekit.tuning import OBJECTIVES, PRUNERS, TuneResult, tune
+from vaekit.tuning_choices import OBJECTIVES, PRUNERS
+
+if TYPE_CHECKING:
+    from vaekit.tuning import TuneResult
 
 ORDER = 15
 
@@ -74,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
+    import optuna
+
+    from vaekit.search_space import SearchSpace
+    from vaekit.tuning import tune
+
     optuna.logging.set_verbosity(optuna.logging.ERROR if args.quiet else optuna.logging.WARNING)
     data = load_data(args.data, args)
     space = SearchSpace.from_file(args.space) if args.space else None

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-from sklearn import datasets as sk
 
 from vaekit.errors import DataError
 
@@ -25,7 +24,9 @@ BUILTIN_DATASETS: dict[str, str] = {
 
 
 def _digits() -> Dataset:
-    bunch = sk.load_digits()
+    from sklearn.datasets import load_digits  # here, not above: listing the built-ins must not load sklearn
+
+    bunch = load_digits()
     return Dataset(
         x=bunch.images.astype(np.uint8)[:, None],
         kind="image",
@@ -50,8 +51,10 @@ def _mnist5k() -> Dataset:
     )
 
 
-def _sklearn_table(name: str, loader: Callable, with_labels: bool) -> Dataset:
-    bunch = loader()
+def _sklearn_table(name: str, with_labels: bool) -> Dataset:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
     return Dataset(
         x=bunch.data.astype(np.float32),
         kind="table",
@@ -64,9 +67,9 @@ def _sklearn_table(name: str, loader: Callable, with_labels: bool) -> Dataset:
 _LOADERS: dict[str, Callable[[], Dataset]] = {
     "digits": _digits,
     "mnist5k": _mnist5k,
-    "breast_cancer": partial(_sklearn_table, "breast_cancer", sk.load_breast_cancer, True),
-    "wine": partial(_sklearn_table, "wine", sk.load_wine, True),
-    "diabetes": partial(_sklearn_table, "diabetes", sk.load_diabetes, False),
+    "breast_cancer": partial(_sklearn_table, "breast_cancer", True),
+    "wine": partial(_sklearn_table, "wine", True),
+    "diabetes": partial(_sklearn_table, "diabetes", False),
     "shapes": make_shapes,
 }
 
