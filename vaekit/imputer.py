@@ -41,7 +41,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     rows, with the learning rate decayed to 0 on a cosine (on 50 % MCAR wine masks this cut
     the RMSE from 0.846 to 0.821 and left breast cancer and diabetes unchanged), and
     ``val_fraction=0`` keeps the best epoch by training bound, because a validation split of
-    a few dozen rows with gaps is too noisy to stop on.
+    a few dozen rows with gaps is too noisy to stop on. The decay is meant for that full budget:
+    with a short explicit ``epochs``, ``lr_schedule="constant"`` learns more.
     """
 
     def __init__(

@@ -21,6 +21,8 @@ METHODS = ("pca", "tsne", "umap")
 #: Fewer points than this cannot be mapped by neighbourhood methods.
 MIN_NEIGHBOUR_POINTS = 5
 TSNE_PERPLEXITY = 30.0
+#: Up to this many codes, t-SNE finds exact nearest neighbours; above, openTSNE's approximate search.
+EXACT_NEIGHBOURS_UP_TO = 50_000
 UMAP_NEIGHBOURS = 15
 _TSNE_CALLBACK_EVERY = 25
 
@@ -71,7 +73,12 @@ def _tsne(codes: np.ndarray, seed: int, n_jobs: int, progress: bool) -> tuple[np
     from tqdm.auto import tqdm
 
     perplexity = min(TSNE_PERPLEXITY, (len(codes) - 1) / 3)
-    tsne = TSNE(perplexity=perplexity, negative_gradient_method="auto", random_state=seed, n_jobs=n_jobs)
+    # Exact neighbours: latent codes have few dimensions, where a tree search beats Annoy (2.2 s
+    # against 5.3 s for 10,000 codes). Two grid intervals per unit of the map: the FFT grid grows
+    # with the map's extent, and openTSNE's default of one took 72 s for the last 500 iterations on
+    # 10,000 shape codes against 13 s with two, for 2 % fewer neighbours kept (benchmarks/latent_maps.py).
+    tsne = TSNE(perplexity=perplexity, negative_gradient_method="auto", random_state=seed, n_jobs=n_jobs,
+                neighbors="exact" if len(codes) <= EXACT_NEIGHBOURS_UP_TO else "auto", ints_in_interval=2)
     bar = tqdm(total=tsne.early_exaggeration_iter + tsne.n_iter, desc="t-SNE", unit="iter", disable=not progress)
     if progress:
         def tick(*_: Any) -> bool:
