@@ -198,9 +198,8 @@ class Trainer:
             if cfg.binarize == "dynamic":
                 xb = binarize(xb, self.noise_gen)
             progress = epoch - 1 + batch.start / n  # fractional epochs done, for the schedules
-            if cfg.lr_schedule != "constant":
-                for group in optimizer.param_groups:
-                    group["lr"] = scheduled_lr(cfg, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = scheduled_lr(cfg, progress)
             terms = self.forward(training_loss, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen,
                                  regularizer=self.regularizer, epoch=progress, estimator=cfg.grad_estimator)
             optimizer.zero_grad(set_to_none=True)

@@ -100,7 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--batch-size", type=int, default=128)
     opt.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     opt.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                     help="cosine: decay --lr to 0 over --epochs (better results for a fixed budget of epochs)")
+                     help="cosine: decay --lr to 0 over --epochs (better results for a fixed budget of epochs; "
+                          "raising --epochs on --resume stretches the curve, so the rate rises again)")
     opt.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the true ELBO; "
                                                              ">1 favours disentangled codes)")
     opt.add_argument("--iw-samples", type=int, default=1, help="importance samples per example (1 = ELBO)")
