@@ -93,11 +93,13 @@ def test_two_workers_share_one_sqlite_study(tmp_path, space_file):
 
 def test_a_killed_tuning_run_resumes(tmp_path, space_file):
     out = tmp_path / "tune"
-    command = _tune_command(out, space_file, "--trials", "3", "--epochs", "30", "--heartbeat", "1")
+    command = _tune_command(out, space_file, "--trials", "3", "--epochs", "80", "--heartbeat", "1")
     worker = subprocess.Popen(command, env=ENV)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill it in the middle of a trial, after one has completed
-        time.sleep(0.2)
+    # Kill it in the middle of a trial, after one has completed; a trial of 80 epochs on the digits
+    # takes seconds, so it cannot end between the last look at the study and the kill.
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
         try:
             states = [t.state for t in _study(out).trials] if (out / "study.db").is_file() else []
         except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # the worker is still creating the study
