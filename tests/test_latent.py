@@ -2,6 +2,9 @@
 
 import dataclasses
 import re
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -326,6 +329,16 @@ def test_dims_command(run_dir, tmp_path, capsys):
     assert result["latent_dim"] == 4 and len(result["dims"]) == 4
     kls = [r["kl"] for r in result["dims"]]
     assert kls == sorted(kls, reverse=True) and out.is_file()
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(run_dir, tmp_path):
+    """`vaekit dims RUN DATA | head -1`: no BrokenPipeError traceback, the exit status of a SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "dims", str(run_dir), "digits", "--out",
+                             str(tmp_path / "dims.png")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has printed anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
 MISMATCH = "but the model was trained on image examples of shape (1, 8, 8)"

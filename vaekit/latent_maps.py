@@ -74,9 +74,10 @@ def _tsne(codes: np.ndarray, seed: int, n_jobs: int, progress: bool) -> tuple[np
 
     perplexity = min(TSNE_PERPLEXITY, (len(codes) - 1) / 3)
     # Exact neighbours: latent codes have few dimensions, where a tree search beats Annoy (2.2 s
-    # against 5.3 s for 10,000 codes). Two grid intervals per unit of the map: the FFT grid grows
-    # with the map's extent, and openTSNE's default of one took 72 s for the last 500 iterations on
-    # 10,000 shape codes against 13 s with two, for 2 % fewer neighbours kept (benchmarks/latent_maps.py).
+    # against 5.3 s for 10,000 codes). Grid intervals two map units wide: the FFT grid grows with
+    # the map's extent, and openTSNE's default of one unit took 65 s for 10,000 shape codes against
+    # 15-19 s, for a map somewhat worse by t-SNE's own measure (exact KL 1.38 against 1.27; 10-NN
+    # kept 0.636 against 0.647). BENCHMARKS.md has the trade-off in full.
     tsne = TSNE(perplexity=perplexity, negative_gradient_method="auto", random_state=seed, n_jobs=n_jobs,
                 neighbors="exact" if len(codes) <= EXACT_NEIGHBOURS_UP_TO else "auto", ints_in_interval=2)
     bar = tqdm(total=tsne.early_exaggeration_iter + tsne.n_iter, desc="t-SNE", unit="iter", disable=not progress)
