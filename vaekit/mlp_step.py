@@ -94,11 +94,8 @@ class MLPElboStep:
     is left to the caller.
     """
 
-    def __init__(self, module: VAEModule) -> None:
-        self.module = module
-        self.encoder = relu_mlp(module.encoder[1])
-        self.decoder = relu_mlp(module.decoder[0])
-        assert self.encoder is not None and self.decoder is not None, "use mlp_elbo_step to build one"
+    def __init__(self, module: VAEModule, encoder: list[nn.Linear], decoder: list[nn.Linear]) -> None:
+        self.module, self.encoder, self.decoder = module, encoder, decoder
         self.terms = bernoulli_terms if module.config.likelihood == "bernoulli" else gaussian_terms
         self.params = list(module.parameters())
         self.grads = [torch.zeros_like(p) for p in self.params]
@@ -122,6 +119,8 @@ class MLPElboStep:
         scale = weight / batch  # the loss is a batch mean
         grad_z = mlp_backward(self.decoder, dec_inputs, grad_out.mul_(scale), input_grad=True)
         assert grad_z is not None
+        # z = mu + eps * std, std = exp(logvar / 2), KL = (mu^2 + var - 1 - logvar) / 2 per dimension, so
+        # dL/dmu = dL/dz + c mu and dL/dlogvar = (dL/dz eps std + c (var - 1)) / 2, with c = scale * beta.
         grad_encoded = torch.empty_like(encoded)
         torch.add(grad_z, mu, alpha=scale * beta, out=grad_encoded[:, :latent])
         grad_logvar = grad_z.mul_(eps).mul_(std).add_(var - 1.0, alpha=scale * beta).mul_(0.5)
@@ -151,4 +150,4 @@ def mlp_elbo_step(module: VAEModule, config: TrainConfig, world: World) -> MLPEl
     params = list(module.parameters())
     if {id(p) for p in params} != layer_params or not all(p.requires_grad for p in params):
         return None  # frozen layers (transfer learning) or parameters outside the two stacks
-    return MLPElboStep(module)
+    return MLPElboStep(module, encoder, decoder)
