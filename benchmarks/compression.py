@@ -40,9 +40,9 @@ from PIL import Image, features
 
 import vaekit
 from vaekit.compression import compress, decompress
-from vaekit.plots import save_figure
-from vaekit.preprocessing import fixed_binarization
-from vaekit.training import mean_elbo
+from vaekit.data.preprocessing import fixed_binarization
+from vaekit.pictures.plots import save_figure
+from vaekit.train.trainer import mean_elbo
 
 ELBO_SEEDS = 10
 CLASSIC_REPEATS = 5

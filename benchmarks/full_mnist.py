@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit import atomic
+from vaekit.io import atomic
 
 PICKLE = "mnist/data/mnist.pkl.gz"
 #: The only globals a pickled NumPy array needs (numpy.core became numpy._core in NumPy 2).

@@ -1,7 +1,7 @@
 """Imputation accuracy: vaekit's VAEImputer against scikit-learn's imputers, in one run.
 
 Tables: scikit-learn's breast cancer (569 x 30), wine (178 x 13) and diabetes (442 x 10),
-each standardised. Masks (``vaekit.amputation``, as in hyperimpute's harness): 50 % MCAR,
+each standardised. Masks (``vaekit.data.amputation``, as in hyperimpute's harness): 50 % MCAR,
 30 % MAR and 30 % MNAR (logistic, 30 % of the columns as inputs), one mask per seed; a row
 the mask would hide entirely keeps one random entry. Each method fills the same masked table
 and is scored by the RMSE over the hidden entries (standardised units; mean imputation
@@ -29,7 +29,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
 from vaekit import VAEImputer
-from vaekit.amputation import ampute
+from vaekit.data.amputation import ampute
 
 TABLES = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
 SETTINGS = (("mcar", 0.5), ("mar", 0.3), ("mnar", 0.3))

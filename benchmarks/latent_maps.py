@@ -28,7 +28,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 import vaekit
-from vaekit.latent_maps import TSNE_PERPLEXITY, embed
+from vaekit.latent.maps import TSNE_PERPLEXITY, embed
 
 N_CODES = 10_000
 NEIGHBOURS = 10
@@ -53,7 +53,7 @@ def neighbour_recall(codes: np.ndarray, coords: np.ndarray, seed: int) -> float:
         return NearestNeighbors(n_neighbors=NEIGHBOURS + 1).fit(x).kneighbors(x[rows], return_distance=False)[:, 1:]
 
     high, low = neighbours(codes), neighbours(coords)
-    return float(np.mean([len(set(h) & set(lo)) / NEIGHBOURS for h, lo in zip(high, low)]))
+    return float(np.mean([len(set(h) & set(lo)) / NEIGHBOURS for h, lo in zip(high, low, strict=True)]))
 
 
 def exact_kl(affinities, coords: np.ndarray) -> float:

@@ -1,6 +1,6 @@
 """Test negative log-likelihood of each preset on dynamically binarised digits, with wall times.
 
-Each preset (``vaekit.presets``) is trained on the training images, binarised afresh every epoch
+Each preset (``vaekit.config.presets``) is trained on the training images, binarised afresh every epoch
 (dynamic binarisation), and scored on held-out images binarised once with a fixed seed. The NLL is
 the importance-weighted bound with k = 5000 samples per image (Burda et al., 2015), in nats.
 Training time is wall time on this machine; the script also projects it to 60,000 training images
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 import vaekit
-from vaekit.presets import PRESETS, make_vae
+from vaekit import VAE
+from vaekit.config.presets import PRESETS
 
 FULL_MNIST_TRAIN = 60_000
 
@@ -61,7 +62,7 @@ def main() -> None:
     rows = []
     for name in args.presets:
         overrides = {"seed": args.seed} | ({"epochs": args.epochs} if args.epochs else {})
-        vae = make_vae(name, **overrides)
+        vae = VAE.from_preset(name, **overrides)
         start = time.perf_counter()
         vae.fit(train)
         train_s = time.perf_counter() - start

@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vaekit.presets import make_vae, preset_params
-from vaekit.runfolder import RunFolder
+from vaekit import VAE
+from vaekit.config.presets import preset_params
+from vaekit.io.runfolder import RunFolder
 
 CONTENDERS = {"1 process": 1, "2 processes (DDP)": 2}
 
@@ -63,7 +64,7 @@ def step_cost(preset: str) -> tuple[int, float, int]:
     x = (np.random.default_rng(0).random((batch, 1, 28, 28)) < 0.3).astype(np.float32)
     counter = FlopCounterMode(display=False)
     with counter:  # one epoch of exactly one batch, no validation: one forward + backward
-        vae = make_vae(preset, epochs=1, val_fraction=0.0).fit(x)
+        vae = VAE.from_preset(preset, epochs=1, val_fraction=0.0).fit(x)
     grads = sum(p.numel() * p.element_size() for p in vae.module_.parameters() if p.requires_grad)
     return grads, counter.get_total_flops(), batch
 

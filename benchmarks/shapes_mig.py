@@ -22,10 +22,10 @@ import numpy as np
 
 import vaekit
 from vaekit.data.shapes import make_shapes
-from vaekit.disentanglement import score_model
-from vaekit.latent_dims import latent_dimensions
-from vaekit.latent_pictures import draw_traversal
-from vaekit.traversal import traversal_values
+from vaekit.latent.dims import latent_dimensions
+from vaekit.latent.disentanglement import score_model
+from vaekit.latent.pictures import draw_traversal
+from vaekit.latent.traversal import traversal_values
 
 METRICS = ("mig", "factor_vae", "dci_disentanglement", "dci_completeness", "sap")
 

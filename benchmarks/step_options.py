@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 import vaekit
-from vaekit.presets import make_vae
+from vaekit import VAE
 
 
 def contenders(data: str, folder: Path) -> dict[str, tuple[vaekit.Dataset, dict]]:
@@ -67,7 +67,7 @@ def main() -> None:
         elbos: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, (data, params) in runs.items():
-                vae = make_vae(args.preset, epochs=args.epochs, patience=1000, **params).fit(data)
+                vae = VAE.from_preset(args.preset, epochs=args.epochs, patience=1000, **params).fit(data)
                 rates[name] += [row["samples_per_s"] for row in vae.history_[1:]]
                 first[name].append(vae.history_[0]["time_s"])
                 elbos[name].append(vae.history_[-1]["val_elbo"])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaekit.amputation import ampute
+from vaekit.data.amputation import ampute
 from vaekit.errors import ConfigError
 
 

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from vaekit import atomic
+from vaekit.io import atomic
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
 

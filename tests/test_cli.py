@@ -114,7 +114,8 @@ def test_bad_input_gives_one_line_error_and_no_traceback(tmp_path, make, args, m
         suffix = {"_write_mixed_size_folder": "", "_write_text_csv": ".csv", "_write_nan_npy": ".npy"}[make.__name__]
         make(tmp_path / f"in{suffix}")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--quiet"] * (args[0] == "train")
-    proc = subprocess.run([sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run([sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -124,7 +125,8 @@ def test_bad_input_gives_one_line_error_and_no_traceback(tmp_path, make, args, m
 
 
 def test_help_teaches():
-    proc = subprocess.run([sys.executable, "-m", "vaekit", "train", "--help"], capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, "-m", "vaekit", "train", "--help"], capture_output=True, text=True,
+                          check=True)
     assert proc.returncode == 0
     assert "ELBO" in proc.stdout and "examples:" in proc.stdout and "--iw-samples" in proc.stdout
 
@@ -145,11 +147,11 @@ def test_help_imports_no_heavy_library():
 
 
 def test_choices_on_the_command_line_are_the_implemented_ones():
-    """The likelihood and prior names the CLI offers (from the light vaekit.config) are the registries'
+    """The likelihood and prior names the CLI offers (from the light vaekit.config.configs) are the registries'
     names, and each resolves in a fresh process, whatever was imported before."""
-    code = ("from vaekit.config import LIKELIHOOD_NAMES, PRIOR_NAMES\n"
-            "from vaekit.likelihoods import LIKELIHOODS, likelihood_class\n"
-            "from vaekit.priors import PRIORS\n"
+    code = ("from vaekit.config.configs import LIKELIHOOD_NAMES, PRIOR_NAMES\n"
+            "from vaekit.model.likelihoods import LIKELIHOODS, likelihood_class\n"
+            "from vaekit.model.priors import PRIORS\n"
             "assert [likelihood_class(n).name for n in LIKELIHOOD_NAMES] == list(LIKELIHOOD_NAMES)\n"
             "assert list(LIKELIHOODS) == list(LIKELIHOOD_NAMES), list(LIKELIHOODS)\n"
             "assert list(PRIORS) == list(PRIOR_NAMES), list(PRIORS)\n")
@@ -160,7 +162,7 @@ def test_choices_on_the_command_line_are_the_implemented_ones():
 def test_vae_parameters_are_the_config_fields():
     """`--preset` tells VAE parameters from other options by the config fields (without importing
     torch): every VAE parameter but ``verbose`` must be a field, as the rule for adding one says."""
-    from vaekit.config import ModelConfig, TrainConfig, estimator_params
+    from vaekit.config.configs import ModelConfig, TrainConfig, estimator_params
     from vaekit.estimator import VAE
 
     from_data = {"input_shape", "n_categories"}  # fields that come from the data, not from a parameter

@@ -10,7 +10,8 @@ import vaekit
 from vaekit.cli import main
 from vaekit.data.factors import read_factors, with_factors
 from vaekit.data.shapes import FACTOR_NAMES, FACTOR_SIZES, POSITIONS, SIZE, make_shapes, render_shapes
-from vaekit.disentanglement import (
+from vaekit.errors import DataError
+from vaekit.latent.disentanglement import (
     dci,
     discretize_factors,
     disentanglement_scores,
@@ -18,7 +19,6 @@ from vaekit.disentanglement import (
     mig,
     sap,
 )
-from vaekit.errors import DataError
 
 N = 1500
 LEVELS = (3, 5, 8)

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit.runfolder import RunFolder
+from vaekit.io.runfolder import RunFolder
 
 TIMEOUT = 300
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -73,7 +73,8 @@ def val_elbos(rows: list[dict]) -> np.ndarray:
 def test_two_processes_train_like_one_process_with_the_same_global_batch(ddp_run, digits_npy):
     rows = RunFolder(ddp_run).read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
-    assert {"samples.png", "reconstructions.png", "loss.png", "model.safetensors"} <= {p.name for p in ddp_run.iterdir()}
+    written = {p.name for p in ddp_run.iterdir()}
+    assert {"samples.png", "reconstructions.png", "loss.png", "model.safetensors"} <= written
     data = vaekit.load_dataset(str(digits_npy))
     same_global = vaekit.VAE(**{**PARAMS, "batch_size": 128}).fit(data).history_
     per_process = vaekit.VAE(**PARAMS).fit(data).history_

@@ -34,7 +34,7 @@ def _missing() -> str | None:
 if _missing() and os.environ.get("CI", "").lower() not in ("true", "1"):
     pytest.skip(f"browser tests need a browser: {_missing()}", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect, sync_playwright  # noqa: E402 (after the skip: it may be missing)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import vaekit
-from vaekit.amputation import ampute
+from vaekit.data.amputation import ampute
 from vaekit.errors import DataError
 
 #: Two strongly correlated pairs of columns; the pairs are independent of each other.

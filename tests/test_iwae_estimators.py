@@ -6,9 +6,9 @@ import torch
 from sklearn.datasets import load_digits
 
 import vaekit
-from vaekit.config import ModelConfig
-from vaekit.module import VAEModule
-from vaekit.objectives import elbo_loss, iwae_loss
+from vaekit.config.configs import ModelConfig
+from vaekit.model.module import VAEModule
+from vaekit.train.objectives import elbo_loss, iwae_loss
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ import torch
 from sklearn.datasets import load_digits
 
 import vaekit
-from vaekit.config import ModelConfig
-from vaekit.ladder import LOGVAR_BOUND, LadderPrior, LadderVAEModule, gaussian_params, precision_weighted
-from vaekit.models import build_module
-from vaekit.objectives import iwae_log_weights
+from vaekit.config.configs import ModelConfig
+from vaekit.model.build import build_module
+from vaekit.model.ladder import LOGVAR_BOUND, LadderPrior, LadderVAEModule, gaussian_params, precision_weighted
+from vaekit.train.objectives import iwae_log_weights
 
 
 @pytest.fixture(autouse=True)

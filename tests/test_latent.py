@@ -18,15 +18,15 @@ from sklearn.decomposition import PCA
 
 import vaekit
 from vaekit.cli import main
+from vaekit.data.example_lookup import find_example
 from vaekit.errors import ConfigError, DataError
-from vaekit.example_lookup import find_example
-from vaekit.interpolation import interpolate, lerp, slerp
-from vaekit.ladder import LadderPrior
-from vaekit.latent_dims import latent_dimensions
-from vaekit.latent_maps import embed
-from vaekit.latent_pictures import draw_latent_map
-from vaekit.priors import MixtureOfGaussians, StandardNormal
-from vaekit.traversal import check_dims, kl_order, traversal_codes, traversal_values
+from vaekit.latent.dims import latent_dimensions
+from vaekit.latent.interpolation import interpolate, lerp, slerp
+from vaekit.latent.maps import embed
+from vaekit.latent.pictures import draw_latent_map
+from vaekit.latent.traversal import check_dims, kl_order, traversal_codes, traversal_values
+from vaekit.model.ladder import LadderPrior
+from vaekit.model.priors import MixtureOfGaussians, StandardNormal
 
 
 def _saved_model(folder, data: str):

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vaekit.config import LIKELIHOOD_NAMES, ModelConfig
-from vaekit.evaluation import iwae_nll
-from vaekit.likelihoods import LIKELIHOODS, N_PIXEL_LEVELS, Bernoulli, make_likelihood
-from vaekit.module import VAEModule
-from vaekit.objectives import elbo_loss, iwae_loss
-from vaekit.priors import StandardNormal
+from vaekit.config.configs import LIKELIHOOD_NAMES, ModelConfig
+from vaekit.model.likelihoods import LIKELIHOODS, N_PIXEL_LEVELS, Bernoulli, make_likelihood
+from vaekit.model.module import VAEModule
+from vaekit.model.priors import StandardNormal
+from vaekit.train.evaluation import iwae_nll
+from vaekit.train.objectives import elbo_loss, iwae_loss
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.column_types import resolve_column_types
+from vaekit.config.column_types import resolve_column_types
 from vaekit.errors import ConfigError, DataError
-from vaekit.mixed_likelihood import MixedTypes
+from vaekit.model.mixed_likelihood import MixedTypes
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from vaekit.config import ModelConfig, TrainConfig
-from vaekit.distributed import SINGLE_PROCESS, World
-from vaekit.likelihoods import MIN_LOG_SCALE
-from vaekit.mlp_step import mlp_elbo_step
-from vaekit.module import VAEModule
-from vaekit.objectives import training_loss
-from vaekit.training import Trainer
+from vaekit.config.configs import ModelConfig, TrainConfig
+from vaekit.model.likelihoods import MIN_LOG_SCALE
+from vaekit.model.module import VAEModule
+from vaekit.train.distributed import SINGLE_PROCESS, World
+from vaekit.train.fast_step import mlp_elbo_step
+from vaekit.train.objectives import training_loss
+from vaekit.train.trainer import Trainer
 
 SHAPE = (1, 6, 5)
 
@@ -36,7 +36,7 @@ def test_loss_terms_and_gradients_equal_autograd(likelihood):
     got = step(x, beta, torch.Generator().manual_seed(4), weight)
     for name in ("loss", "recon", "kl", "bound"):
         torch.testing.assert_close(getattr(got, name), getattr(expected, name).detach(), rtol=1e-12, atol=1e-12)
-    for (name, param), grad in zip(vae.named_parameters(), autograd):
+    for (name, param), grad in zip(vae.named_parameters(), autograd, strict=True):
         assert grad.abs().max() > 0, name
         torch.testing.assert_close(param.grad, grad, rtol=1e-10, atol=1e-12, msg=name)
 

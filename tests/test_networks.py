@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vaekit.config import ModelConfig
+from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError
-from vaekit.module import VAEModule
+from vaekit.model.module import VAEModule
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 17, 13), (1, 28, 28), (2, 5, 64)])

@@ -5,25 +5,26 @@ import json
 import numpy as np
 import pytest
 
+from vaekit import VAE
 from vaekit.cli import main
+from vaekit.config.presets import PRESETS, preset_params
 from vaekit.errors import ConfigError
-from vaekit.presets import PRESETS, make_vae, preset_params
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_is_a_valid_configuration(name):
-    vae = make_vae(name)
+    vae = VAE.from_preset(name)
     params = vae.get_params()
     for key, value in preset_params(name).items():
         assert params[key] == value
     images = np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32)
-    fitted = make_vae(name, epochs=1).fit(images)  # the configuration validates and the model builds and trains
+    fitted = VAE.from_preset(name, epochs=1).fit(images)  # the configuration validates and the model builds and trains
     assert np.isfinite(fitted.history_[0]["val_elbo"])
 
 
 def test_unknown_preset_is_a_clear_error(capsys, tmp_path):
     with pytest.raises(ConfigError, match="unknown preset 'best'; choose one of fast, strong"):
-        make_vae("best")
+        VAE.from_preset("best")
     assert main(["train", "digits", "--preset", "best", "--out", str(tmp_path / "run")]) == 1
     assert "vaekit: error: unknown preset 'best'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -7,10 +7,10 @@ from sklearn.datasets import load_digits
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
 
 import vaekit
-from vaekit.config import ModelConfig
+from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError
-from vaekit.module import VAEModule
-from vaekit.objectives import posterior_kl
+from vaekit.model.module import VAEModule
+from vaekit.train.objectives import posterior_kl
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 
 import vaekit
-from vaekit.config import ModelConfig, TrainConfig
+from vaekit.config.configs import ModelConfig, TrainConfig
 from vaekit.errors import ConfigError
-from vaekit.module import VAEModule
-from vaekit.objectives import elbo_loss, training_loss
-from vaekit.regularizers import Regularizer, free_bits_kl, kl_weight, total_correlation
+from vaekit.model.module import VAEModule
+from vaekit.train.objectives import elbo_loss, training_loss
+from vaekit.train.regularizers import Regularizer, free_bits_kl, kl_weight, total_correlation
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ from PIL import Image
 
 import vaekit
 from vaekit.data.out_of_core import LazyImages
-from vaekit.preprocessing import Preprocessor
-from vaekit.streaming import RowSource
+from vaekit.data.preprocessing import Preprocessor
+from vaekit.train.streaming import RowSource
 
 SMALL = {"hidden": (32,), "latent_dim": 4, "epochs": 2, "batch_size": 64, "likelihood": "logistic"}
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.config import ModelConfig, TrainConfig
+from vaekit.config.configs import ModelConfig, TrainConfig
 from vaekit.errors import ModelFileError, TrainingError
-from vaekit.module import VAEModule
-from vaekit.runfolder import RunFolder
-from vaekit.training import Trainer
+from vaekit.io.runfolder import RunFolder
+from vaekit.model.module import VAEModule
+from vaekit.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
-from vaekit.config import ModelConfig
+from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError, ModelFileError
-from vaekit.module import VAEModule
-from vaekit.serialization import load_tensors
-from vaekit.transfer import freeze_parameters, load_pretrained, match_parameters
+from vaekit.io.serialization import load_tensors
+from vaekit.model.module import VAEModule
+from vaekit.train.transfer import freeze_parameters, load_pretrained, match_parameters
 
 SMALL = {"hidden": (32,), "latent_dim": 4, "epochs": 3}
 

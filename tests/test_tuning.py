@@ -13,10 +13,10 @@ import sqlalchemy.exc
 
 import vaekit
 from vaekit.cli import main
-from vaekit.config import RunConfig
+from vaekit.config.configs import RunConfig
 from vaekit.errors import ConfigError
-from vaekit.search_space import SearchSpace, default_space
-from vaekit.tuning import open_study, tune
+from vaekit.tuning.search_space import SearchSpace, default_space
+from vaekit.tuning.study import open_study, tune
 
 #: Small fixed networks; only the learning rate is searched.
 SPACE = {"latent_dim": 4, "width": 32, "batch_size": 64, "lr": {"low": 1e-3, "high": 1e-2, "log": True}}

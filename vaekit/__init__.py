@@ -12,11 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from vaekit.errors import VaekitError
+from vaekit.version import __version__
 
-__version__ = "0.1.0"
-
-__all__ = ["VAE", "Dataset", "VAEImputer", "VaekitError", "__version__", "impute", "load", "load_dataset",
-           "multiple_imputations"]
+__all__ = ["VAE", "Dataset", "VAEImputer", "VaekitError", "__version__", "ampute", "impute", "load",
+           "load_dataset", "multiple_imputations"]
 
 #: The module that defines each public name. They are imported on first use (PEP 562), so that
 #: ``import vaekit`` costs nothing until a model is needed: ``vaekit --help`` never loads torch.
@@ -25,16 +24,18 @@ _LAZY = {
     "load": "vaekit.estimator",
     "Dataset": "vaekit.data",
     "load_dataset": "vaekit.data",
-    "VAEImputer": "vaekit.imputer",
-    "impute": "vaekit.imputation",
-    "multiple_imputations": "vaekit.imputation",
+    "VAEImputer": "vaekit.missing_data.imputer",
+    "impute": "vaekit.missing_data.imputation",
+    "multiple_imputations": "vaekit.missing_data.imputation",
+    "ampute": "vaekit.data.amputation",
 }
 
 if TYPE_CHECKING:
     from vaekit.data import Dataset, load_dataset
+    from vaekit.data.amputation import ampute
     from vaekit.estimator import VAE, load
-    from vaekit.imputation import impute, multiple_imputations
-    from vaekit.imputer import VAEImputer
+    from vaekit.missing_data.imputation import impute, multiple_imputations
+    from vaekit.missing_data.imputer import VAEImputer
 
 
 def __getattr__(name: str) -> Any:

@@ -20,20 +20,21 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.column_types import ColumnTypesSpec, column_layout
-from vaekit.config import ModelConfig, RunConfig, TrainConfig, estimator_params, versions
+from vaekit.config.column_types import ColumnTypesSpec, column_layout
+from vaekit.config.configs import ModelConfig, RunConfig, TrainConfig, estimator_params, versions
+from vaekit.config.presets import preset_params
 from vaekit.data import Dataset, from_array
+from vaekit.data.missing import observed_mask, resolve_mask_input, zero_filled
 from vaekit.data.out_of_core import is_out_of_core
-from vaekit.distributed import World, join, peers_reported
+from vaekit.data.preprocessing import Preprocessor, fixed_binarization
 from vaekit.errors import ConfigError, DataError
-from vaekit.evaluation import evaluate
-from vaekit.missing import observed_mask, resolve_mask_input, zero_filled
-from vaekit.models import build_module
-from vaekit.preprocessing import Preprocessor, fixed_binarization
-from vaekit.runfolder import RunFolder
-from vaekit.streaming import stream_sources
-from vaekit.training import EpochCallback, Trainer, mean_elbo, resolve_device
-from vaekit.transfer import apply_transfer
+from vaekit.io.runfolder import RunFolder
+from vaekit.model.build import build_module
+from vaekit.train.distributed import World, join, peers_reported
+from vaekit.train.evaluation import evaluate
+from vaekit.train.streaming import stream_sources
+from vaekit.train.trainer import EpochCallback, Trainer, mean_elbo, resolve_device
+from vaekit.train.transfer import apply_transfer
 
 DataLike = np.ndarray | pd.DataFrame | Dataset
 
@@ -174,6 +175,11 @@ class VAE(TransformerMixin, BaseEstimator):
         return cls(**{**params, **overrides})
 
     @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> VAE:
+        """An unfitted estimator with a preset's parameters (``vaekit.config.presets``); ``overrides`` win."""
+        return cls(**{**preset_params(name), **overrides})
+
+    @classmethod
     def from_pretrained(cls, run_dir: str | Path, **overrides: Any) -> VAE:
         """An unfitted estimator that starts from a trained run: its settings, and its weights where they fit.
 
@@ -309,7 +315,8 @@ class VAE(TransformerMixin, BaseEstimator):
         x, mask = zero_filled(self.preprocessor_.transform(data.x))
         x = x.to(self.module_.device)
         mask = torch.ones_like(x) if mask is None else mask.to(x.device)
-        return torch.cat([self.module_.encode(b, m)[0] for b, m in zip(x.split(1024), mask.split(1024))]).cpu().numpy()
+        batches = zip(x.split(1024), mask.split(1024), strict=True)
+        return torch.cat([self.module_.encode(b, m)[0] for b, m in batches]).cpu().numpy()
 
     @torch.no_grad()
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:

@@ -17,17 +17,18 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from vaekit import __version__, atomic
 from vaekit.data import Dataset
-from vaekit.disentanglement import score_model
 from vaekit.errors import ConfigError
 from vaekit.estimator import VAE
-from vaekit.latent_dims import LatentDimensions, latent_dimensions
-from vaekit.latent_maps import METHODS
-from vaekit.latent_pictures import METHOD_NAMES, draw_latent_map, draw_traversal
-from vaekit.latent_plots import plot_dimensions, plot_factor_matrix
-from vaekit.run_pictures import draw_run_pictures
-from vaekit.traversal import traversal_values
+from vaekit.io import atomic
+from vaekit.latent.dims import LatentDimensions, latent_dimensions
+from vaekit.latent.disentanglement import score_model
+from vaekit.latent.maps import METHODS
+from vaekit.latent.pictures import METHOD_NAMES, draw_latent_map, draw_traversal
+from vaekit.latent.plots import plot_dimensions, plot_factor_matrix
+from vaekit.latent.traversal import traversal_values
+from vaekit.pictures.run_pictures import draw_run_pictures
+from vaekit.version import __version__
 
 #: (id, heading) of every section, in page order.
 SECTIONS = (

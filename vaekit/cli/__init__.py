@@ -4,7 +4,7 @@ A module that defines ``register(subparsers)`` adds its sub-command(s); ``ORDER`
 100) places it in ``--help``. Adding a command means adding a module, nothing else.
 
 Every command module is imported to build the parser, so ``vaekit --help`` costs what their
-top-level imports cost: import only light modules there (``vaekit.cli.common``, ``vaekit.config``,
+top-level imports cost: import only light modules there (``vaekit.cli.common``, ``vaekit.config.configs``,
 ``vaekit.errors``, ...) and torch, scikit-learn, pandas or matplotlib, and the vaekit modules
 that use them, inside the function that runs the command (``tests/test_cli.py`` checks).
 """
@@ -19,8 +19,8 @@ import signal
 import sys
 from types import ModuleType
 
-from vaekit import __version__
 from vaekit.errors import VaekitError
+from vaekit.version import __version__
 
 DESCRIPTION = """\
 Variational autoencoders for your images and tables.

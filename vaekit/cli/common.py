@@ -43,7 +43,8 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reading DATA")
     group.add_argument("--labels", metavar="FILE", help="labels for DATA (an IDX labels file, .npy or text)")
     group.add_argument("--label-column", metavar="COL", help="for tables: the column that holds labels (not modelled)")
-    group.add_argument("--resize", metavar="HxW", type=parse_size, help="for image folders: resize every image, e.g. 32x32")
+    group.add_argument("--resize", metavar="HxW", type=parse_size,
+                       help="for image folders: resize every image, e.g. 32x32")
     group.add_argument("--mmap", action="store_true",
                        help="for .npy files and image folders: leave DATA on disk (a memory map, images decoded "
                             "when read); `train` then streams it batch by batch, for data larger than memory")

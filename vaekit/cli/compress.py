@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.data import Dataset
 from vaekit.data.idx import is_idx, read_idx
 from vaekit.errors import ConfigError
+from vaekit.io import atomic
 
 ORDER = 60
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaekit import atomic
 from vaekit.cli.common import add_parser
 from vaekit.errors import VaekitError
+from vaekit.io import atomic
 
 if TYPE_CHECKING:
     from vaekit.compression import Decompressed
@@ -72,7 +72,7 @@ def write_image_folder(result: Decompressed, out: Path) -> None:
     names = _image_names(result)
     pixels = _as_uint8(result)
     with atomic.atomic_dir(out) as tmp:
-        for name, image in zip(names, pixels):
+        for name, image in zip(names, pixels, strict=True):
             path = tmp.joinpath(*name.parts)
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(path)

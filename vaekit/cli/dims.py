@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_dims(args: argparse.Namespace) -> int:
-    from vaekit.latent_dims import latent_dimensions
-    from vaekit.latent_plots import plot_dimensions
+    from vaekit.latent.dims import latent_dimensions
+    from vaekit.latent.plots import plot_dimensions
 
     out = check_output(args.out, (".png",))
     vae, data = load_run_and_data(args)

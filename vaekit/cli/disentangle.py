@@ -11,7 +11,7 @@ import numpy as np
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
 
 if TYPE_CHECKING:
-    from vaekit.disentanglement import DisentanglementScores
+    from vaekit.latent.disentanglement import DisentanglementScores
 
 ORDER = 54
 
@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_parser(sub, "disentangle", "disentanglement metrics (MIG, FactorVAE, DCI, SAP)", DESCRIPTION)
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `vaekit train`")
     p.add_argument("data", metavar="DATA", help=data_help())
-    p.add_argument("--factors", metavar="FILE", help="known factors of DATA: .csv/.parquet/.npy, one row per example (see above)")
+    p.add_argument("--factors", metavar="FILE",
+                   help="known factors of DATA: .csv/.parquet/.npy, one row per example (see above)")
     p.add_argument("--seed", type=int, default=0, help="seed of the metrics' random splits and draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="FILE.png", help="also draw the dimension-by-factor mutual information")
@@ -79,8 +80,8 @@ def format_scores(s: DisentanglementScores) -> str:
 
 
 def run_disentangle(args: argparse.Namespace) -> int:
-    from vaekit.disentanglement import score_model
-    from vaekit.latent_plots import plot_factor_matrix
+    from vaekit.latent.disentanglement import score_model
+    from vaekit.latent.plots import plot_factor_matrix
 
     out = check_output(args.out, (".png",)) if args.out else None
     vae, data = load_run_and_data(args)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.errors import VaekitError
+from vaekit.io import atomic
 
 if TYPE_CHECKING:
     from vaekit.estimator import VAE
@@ -74,7 +74,7 @@ def _outputs(vae: VAE) -> tuple[str, ...]:
 
 def run_sample(args: argparse.Namespace) -> int:
     from vaekit.estimator import load
-    from vaekit.plots import plot_images
+    from vaekit.pictures.plots import plot_images
 
     if args.n < 1:
         raise VaekitError(f"-n must be at least 1, got {args.n}")
@@ -93,7 +93,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     from vaekit.estimator import load
-    from vaekit.plots import plot_reconstructions
+    from vaekit.pictures.plots import plot_reconstructions
 
     vae = load(args.run_dir)
     out = check_output(args.out, _outputs(vae))

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.data import Dataset
 from vaekit.errors import VaekitError
+from vaekit.io import atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +102,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 def run_impute(args: argparse.Namespace) -> int:
     from vaekit.estimator import load
-    from vaekit.imputation import fill_values
+    from vaekit.missing_data.imputation import fill_values
 
     if args.iw_samples < 1 or (args.multiple is not None and args.multiple < 1):
         raise VaekitError("--iw-samples and --multiple must be at least 1")
@@ -119,7 +119,7 @@ def run_impute(args: argparse.Namespace) -> int:
     columns = list(data.columns)
     paths = [out] if args.multiple is None else [numbered(out, i + 1) for i in range(args.multiple)]
     tables = [completed_frame(frame, columns, missing, v) for v in values]
-    for path, table in zip(paths, tables):
+    for path, table in zip(paths, tables, strict=True):
         write_table(table, path)
     if not args.quiet:
         written = str(out) if len(paths) == 1 else f"{paths[0]} ... {paths[-1]}"

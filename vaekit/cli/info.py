@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from vaekit.runfolder import RunFolder
+    from vaekit.io.runfolder import RunFolder
 
     run = RunFolder(args.run_dir).require()
     config = run.read_config()

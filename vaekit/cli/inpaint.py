@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 
-from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.errors import VaekitError
+from vaekit.io import atomic
 
 ORDER = 41
 
@@ -53,8 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_inpaint(args: argparse.Namespace) -> int:
     from vaekit.estimator import load
-    from vaekit.imputation import fill_values
-    from vaekit.inpainting import make_mask, plot_inpainting
+    from vaekit.missing_data.imputation import fill_values
+    from vaekit.missing_data.inpainting import make_mask, plot_inpainting
 
     if args.n < 1 or args.iw_samples < 1:
         raise VaekitError("-n and --iw-samples must be at least 1")
@@ -67,7 +67,8 @@ def run_inpaint(args: argparse.Namespace) -> int:
     vae.preprocessor_.check(data)
     damaged_x = np.array(data.x, dtype=np.float32)
     damaged_x[make_mask(args.mask, damaged_x.shape, args.rate, args.seed)] = np.nan
-    missing, (values,) = fill_values(vae, dataclasses.replace(data, x=damaged_x), iw_samples=args.iw_samples, seed=args.seed,
+    missing, (values,) = fill_values(vae, dataclasses.replace(data, x=damaged_x), iw_samples=args.iw_samples,
+                                     seed=args.seed,
                                      progress=not args.quiet and sys.stderr.isatty())
     filled = np.where(missing, values, damaged_x)
     shown = slice(0, min(args.n, data.n))

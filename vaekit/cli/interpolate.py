@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
-from vaekit.interpolation import MODES, interpolate
+from vaekit.latent.interpolation import MODES, interpolate
 
 ORDER = 52
 
@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from vaekit.example_lookup import find_example
-    from vaekit.latent_pictures import draw_decoded
+    from vaekit.data.example_lookup import find_example
+    from vaekit.latent.pictures import draw_decoded
 
     vae, data = load_run_and_data(args)
     pre = vae.preprocessor_

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
-from vaekit.latent_maps import METHODS
+from vaekit.latent.maps import METHODS
 
 ORDER = 50
 
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_latent(args: argparse.Namespace) -> int:
     import torch
 
-    from vaekit.latent_pictures import draw_latent_map
+    from vaekit.latent.pictures import draw_latent_map
 
     out = check_output(args.out, (".png",))
     vae, data = load_run_and_data(args)

@@ -7,7 +7,7 @@ import sys
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_run_and_data
 from vaekit.errors import VaekitError
-from vaekit.latent_maps import METHODS
+from vaekit.latent.maps import METHODS
 
 ORDER = 56
 

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vaekit import atomic
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
-from vaekit.column_types import COLUMN_TYPES, parse_column_type
-from vaekit.config import (
+from vaekit.config.column_types import COLUMN_TYPES, parse_column_type
+from vaekit.config.configs import (
     ARCHITECTURES,
     BINARIZE_MODES,
     GRAD_ESTIMATORS,
@@ -23,15 +22,16 @@ from vaekit.config import (
     ModelConfig,
     estimator_params,
 )
+from vaekit.config.presets import add_preset_option, apply_preset
 from vaekit.errors import VaekitError
-from vaekit.presets import add_preset_option, apply_preset
+from vaekit.io import atomic
 
 if TYPE_CHECKING:
     from vaekit.estimator import VAE
 
 ORDER = 10
 
-#: What ``--freeze`` accepts (``vaekit.transfer`` matches the patterns).
+#: What ``--freeze`` accepts (``vaekit.train.transfer`` matches the patterns).
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
                "'encoder.1.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.0' is one block")
 
@@ -150,10 +150,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from vaekit.distributed import World
     from vaekit.estimator import VAE
-    from vaekit.run_pictures import draw_run_pictures
-    from vaekit.runfolder import RunFolder
+    from vaekit.io.runfolder import RunFolder
+    from vaekit.pictures.run_pictures import draw_run_pictures
+    from vaekit.train.distributed import World
 
     args = apply_preset(args)
     run = RunFolder(args.out)

@@ -8,7 +8,7 @@ import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
 from vaekit.errors import VaekitError
-from vaekit.traversal import check_dims, traversal_values
+from vaekit.latent.traversal import check_dims, traversal_values
 
 ORDER = 53
 
@@ -52,10 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_traverse(args: argparse.Namespace) -> int:
+    from vaekit.data.example_lookup import find_example
     from vaekit.estimator import load
-    from vaekit.example_lookup import find_example
-    from vaekit.latent_dims import latent_dimensions
-    from vaekit.latent_pictures import draw_traversal
+    from vaekit.latent.dims import latent_dimensions
+    from vaekit.latent.pictures import draw_traversal
 
     vae = load(args.run_dir)
     pre = vae.preprocessor_

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
-from vaekit.config import ARCHITECTURES
-from vaekit.tuning_choices import OBJECTIVES, PRUNERS
+from vaekit.config.configs import ARCHITECTURES
+from vaekit.tuning.choices import OBJECTIVES, PRUNERS
 
 if TYPE_CHECKING:
-    from vaekit.tuning import TuneResult
+    from vaekit.tuning.study import TuneResult
 
 ORDER = 15
 
@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--trials", type=int, default=20, help="finished trials the study should reach, "
                                                                "over all workers")
     search.add_argument("--timeout", type=float, metavar="S", help="start no new trial after S seconds")
-    search.add_argument("--space", metavar="FILE", help="JSON search space; without it, a default one (written to OUT/space.json)")
+    search.add_argument("--space", metavar="FILE",
+                        help="JSON search space; without it, a default one (written to OUT/space.json)")
     search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
                         help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised)")
     search.add_argument("--pruner", choices=list(PRUNERS), default="median",
@@ -77,8 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_tune(args: argparse.Namespace) -> int:
     import optuna
 
-    from vaekit.search_space import SearchSpace
-    from vaekit.tuning import tune
+    from vaekit.tuning.search_space import SearchSpace
+    from vaekit.tuning.study import tune
 
     optuna.logging.set_verbosity(optuna.logging.ERROR if args.quiet else optuna.logging.WARNING)
     data = load_data(args.data, args)

@@ -36,7 +36,7 @@ from vaekit.compression.fixedpoint import (
     sigmoid,
 )
 from vaekit.errors import ConfigError
-from vaekit.likelihoods import MIN_LOG_SCALE, N_PIXEL_LEVELS
+from vaekit.model.likelihoods import MIN_LOG_SCALE, N_PIXEL_LEVELS
 
 _model = constriction.stream.model
 _LEVEL_MAX = N_PIXEL_LEVELS - 1

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 
 from vaekit.compression.fixedpoint import FRAC_BITS
 from vaekit.errors import ModelFileError
-from vaekit.module import VAEModule
-from vaekit.networks import Unflatten
+from vaekit.model.module import VAEModule
+from vaekit.model.networks import Unflatten
 
 #: Activations are clamped to this many bits (with FRAC_BITS fractional bits: |a| <= 4096).
 ACT_BITS = 28

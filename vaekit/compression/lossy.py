@@ -103,7 +103,7 @@ class LossyCodec:
         squares = (codes.astype(np.int64) ** 2).sum(0).tolist()
         unit = 1 << _FIT_BITS
         loc = [(2 * s * unit + n) // (2 * n) for s in total]
-        variance = [(n * q - s * s) * unit * unit // (n * n) for s, q in zip(total, squares)]
+        variance = [(n * q - s * s) * unit * unit // (n * n) for s, q in zip(total, squares, strict=True)]
         scale = [max(math.isqrt(v), _MIN_FIT_SCALE) for v in variance]
         return {"entropy_model": "fitted", "loc": loc, "scale": scale}
 

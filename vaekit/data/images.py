@@ -87,7 +87,7 @@ def read_image_folder(root: Path, resize: tuple[int, int] | None = None, lazy: b
     if resize is not None and (len(resize) != 2 or min(resize) < 1):
         raise DataError(f"--resize needs two positive integers H W, got {resize}")
     files = _image_files(root)
-    modes, sizes = zip(*(_header(root / f) for f in files))
+    modes, sizes = zip(*(_header(root / f) for f in files), strict=True)
     mode = "L" if all(ImageMode.getmode(m).basemode == "L" for m in modes) else "RGB"
     size = tuple(resize) if resize is not None else _common_size(root, files, list(sizes))
     x = LazyImages([root / f for f in files], partial(_pixels, mode=mode, size=size), (len(mode), *size))

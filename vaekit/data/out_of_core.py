@@ -2,7 +2,7 @@
 
 ``load_dataset(spec, mmap=True)`` (``--mmap``) returns such data: a read-only ``np.memmap``
 for ``.npy`` files, a :class:`LazyImages` for image folders. Both index like arrays, so
-``Dataset.subset`` and the validators work unchanged, and ``vaekit.streaming`` trains on
+``Dataset.subset`` and the validators work unchanged, and ``vaekit.train.streaming`` trains on
 them batch by batch with bounded memory.
 """
 

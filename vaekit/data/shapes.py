@@ -2,8 +2,8 @@
 
 Every image is one white shape on black, 64x64, drawn from five independent factors:
 shape (square, ellipse, heart), scale (6 values), rotation (40 angles over a full turn,
-anticlockwise), x and y position (32 values each, one pixel apart; x rightwards, y upwards). Because the factors are known
-exactly, disentanglement metrics (MIG, FactorVAE, DCI, SAP) can be computed on it. It is
+anticlockwise), x and y position (32 values each, one pixel apart; x rightwards, y upwards). Because the factors
+are known exactly, disentanglement metrics (MIG, FactorVAE, DCI, SAP) can be computed on it. It is
 rendered locally with NumPy, deterministically from a seed: nothing is downloaded.
 """
 

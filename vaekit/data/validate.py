@@ -80,7 +80,7 @@ def image_value_max(ds: Dataset) -> float:
         return 255.0
     # fmin/fmax skip NaN, which allow_missing may have let through.
     lows, highs = zip(
-        *((np.fmin.reduce(b, axis=None), np.fmax.reduce(b, axis=None)) for _, b in _row_blocks(ds.x))
+        *((np.fmin.reduce(b, axis=None), np.fmax.reduce(b, axis=None)) for _, b in _row_blocks(ds.x)), strict=True
     )
     lo, hi = np.fmin.reduce(lows), np.fmax.reduce(highs)
     if np.issubdtype(ds.x.dtype, np.integer):

@@ -22,7 +22,7 @@ import numpy as np
 
 from vaekit.errors import VaekitError
 from vaekit.explorer.explorer import LatentExplorer
-from vaekit.latent_maps import METHODS
+from vaekit.latent.maps import METHODS
 
 #: Most codes or map locations decoded in one request (an interpolation strip, a samples grid).
 MAX_ITEMS = 64
@@ -130,7 +130,7 @@ class Fields:
             array = array.astype(np.float64)
         except (TypeError, ValueError, OverflowError):
             raise ApiError(400, f"{name} must be a list of numbers of shape {_shape_text(shape)}") from None
-        if array.ndim != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape)):
+        if array.ndim != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape, strict=True)):
             raise ApiError(400, f"{name} must have shape {_shape_text(shape)}, got {list(array.shape)}")
         if shape[0] is None and not 1 <= array.shape[0] <= max_rows:
             raise ApiError(422, f"{name} must have between 1 and {max_rows} rows, got {array.shape[0]}")

@@ -2,7 +2,7 @@
 
 ``LatentExplorer`` encodes the examples once, ranks latent dimensions by how much they carry
 (KL to the prior, averaged over the data), builds 2-D maps on demand with
-:func:`vaekit.latent_maps.embed` and answers the page's questions: show example i, decode these
+:func:`vaekit.latent.maps.embed` and answers the page's questions: show example i, decode these
 codes or this map location, find neighbours, draw samples. Every answer is plain JSON-ready
 data. Inputs are assumed valid; :mod:`vaekit.explorer.api` checks requests before they get here.
 """
@@ -18,13 +18,13 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from vaekit.data import Dataset
+from vaekit.data.missing import zero_filled
 from vaekit.errors import ConfigError
 from vaekit.estimator import VAE, DataLike, as_dataset
-from vaekit.evaluation import latent_statistics
 from vaekit.explorer.projection import MapProjection
 from vaekit.explorer.render import json_number, render_examples
-from vaekit.latent_maps import METHODS, embed
-from vaekit.missing import zero_filled
+from vaekit.latent.maps import METHODS, embed
+from vaekit.train.evaluation import latent_statistics
 
 #: Latent dimensions offered as sliders, the most informative first.
 SLIDER_DIMS = 8
@@ -103,7 +103,7 @@ class LatentExplorer:
         if self.data.labels is not None:
             fields["label"] = {"type": "category", "values": [str(v) for v in self.data.labels]}
         if self.data.kind == "table":
-            for name, column in zip(self._column_names(), np.asarray(self.data.x, dtype=np.float64).T):
+            for name, column in zip(self._column_names(), np.asarray(self.data.x, dtype=np.float64).T, strict=True):
                 fields[name] = {"type": "number", "values": [json_number(v) for v in column]}
         return fields
 
@@ -157,7 +157,7 @@ class LatentExplorer:
     def neighbours(self, code: np.ndarray, k: int, exclude: int | None = None) -> dict[str, Any]:
         """The ``k`` shown examples nearest to ``code`` in latent space (``exclude``: the example itself)."""
         distances, indices = self.neighbour_index.kneighbors(code[None], n_neighbors=min(self.n, k + 1))
-        found = [(int(i), float(d)) for i, d in zip(indices[0], distances[0]) if i != exclude][:k]
+        found = [(int(i), float(d)) for i, d in zip(indices[0], distances[0], strict=True) if i != exclude][:k]
         chosen = [i for i, _ in found]
         raw = np.asarray(self.data.x[chosen], dtype=np.float32)
         return {"indices": chosen, "distances": [round(d, _DIGITS) for _, d in found],

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vaekit.preprocessing import Preprocessor
+from vaekit.data.preprocessing import Preprocessor
 
 
 def image_data_url(image: np.ndarray) -> str:

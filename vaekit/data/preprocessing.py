@@ -1,0 +1,102 @@
+"""Preprocessing that travels with the model: scaling, standardising, binarising.
+
+Images are divided by their full-intensity value so they lie in [0, 1]; tables are
+standardised per column. The fitted statistics are saved in the run folder, so new data
+is mapped the same way and model outputs go back to the user's original units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from vaekit.config.column_types import fit_columns, from_model_units, to_model_units
+from vaekit.data.out_of_core import column_moments, is_out_of_core
+from vaekit.errors import DataError
+
+if TYPE_CHECKING:
+    from vaekit.data import Dataset
+
+#: Seed of the one fixed binarisation drawn for evaluation and "static" training data.
+STATIC_BINARIZE_SEED = 1234
+
+
+@dataclass
+class Preprocessor:
+    kind: str
+    input_shape: tuple[int, ...]
+    scale: float = 1.0
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+    columns: list[str] | None = None
+    #: Mixed tables: each column's type and categorical codes (see ``vaekit.config.column_types``).
+    column_types: list[str] | None = None
+    categories: list[list[float]] | None = None
+
+    @classmethod
+    def fit(cls, data: Dataset, column_types: Sequence[str] = ()) -> Preprocessor:
+        if data.kind == "image":
+            return cls(kind="image", input_shape=tuple(data.shape), scale=float(data.value_max or 1.0))
+        x = data.x if is_out_of_core(data.x) else np.asarray(data.x, dtype=np.float64)
+        if column_types:
+            return cls(kind="table", input_shape=tuple(data.shape), columns=list(data.columns),
+                       column_types=list(column_types), **fit_columns(x, column_types, data.columns))
+        # a table on disk is summarised block by block instead of being copied into memory
+        mean, std = column_moments(x) if is_out_of_core(x) else (np.nanmean(x, axis=0), np.nanstd(x, axis=0))
+        std[~(std > 0)] = 1.0  # a constant column stays constant instead of dividing by zero
+        return cls(kind="table", input_shape=tuple(data.shape), mean=mean.tolist(), std=std.tolist(),
+                   columns=list(data.columns) if data.columns else None)
+
+    def check(self, data: Dataset) -> None:
+        """Refuse data that does not look like the training data."""
+        if data.kind != self.kind or tuple(data.shape) != self.input_shape:
+            raise DataError(
+                f"{data.source or 'the data'} has {data.kind} examples of shape {tuple(data.shape)}, "
+                f"but the model was trained on {self.kind} examples of shape {self.input_shape}"
+            )
+        if self.columns and data.columns and list(data.columns) != self.columns:
+            missing = [c for c in self.columns if c not in data.columns]
+            detail = f"missing {missing}" if missing else "same columns in another order or with other names"
+            raise DataError(f"the table's columns differ from the training table's ({detail})")
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Raw units -> model units (float32)."""
+        if self.column_types:
+            return to_model_units(x, self.column_types, self.mean, self.std, self.categories, self._names())
+        x = np.asarray(x, dtype=np.float32)
+        if self.kind == "image":
+            return x / np.float32(self.scale)
+        return ((x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(np.float32)
+
+    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+        """Model units -> the user's original units."""
+        if self.column_types:
+            return from_model_units(x, self.column_types, self.mean, self.std, self.categories)
+        x = np.asarray(x, dtype=np.float32)
+        if self.kind == "image":
+            return x * np.float32(self.scale)
+        return x * np.asarray(self.std, np.float32) + np.asarray(self.mean, np.float32)
+
+    def _names(self) -> list[str]:
+        return self.columns or [f"x{j}" for j in range(self.input_shape[0])]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Preprocessor:
+        return cls(**{**raw, "input_shape": tuple(raw["input_shape"])})
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One Bernoulli draw per entry with p = intensity (the standard stochastic binarisation)."""
+    return torch.bernoulli(x, generator=generator)
+
+
+def fixed_binarization(x: torch.Tensor) -> torch.Tensor:
+    """The reproducible binarisation used for evaluation and for ``static`` training data."""
+    return binarize(x, torch.Generator(device=x.device).manual_seed(STATIC_BINARIZE_SEED))

@@ -1,0 +1,1 @@
+"""Missing data: importance-weighted imputation, the scikit-learn imputer, image inpainting."""

@@ -1,0 +1,16 @@
+"""Which network a :class:`~vaekit.config.configs.ModelConfig` describes.
+
+Everything that builds a model from a configuration (fitting, loading a run folder) goes
+through :func:`build_module`, so a configuration always rebuilds the same kind of network.
+"""
+
+from __future__ import annotations
+
+from vaekit.config.configs import ModelConfig
+from vaekit.model.ladder import LadderVAEModule
+from vaekit.model.module import VAEModule
+
+
+def build_module(config: ModelConfig) -> VAEModule:
+    """A ladder VAE when the configuration has stochastic layers above z, else the flat VAE."""
+    return LadderVAEModule(config) if config.ladder else VAEModule(config)

@@ -1,0 +1,1 @@
+"""Pictures of a run: image grids, reconstructions, loss curves and table plots."""

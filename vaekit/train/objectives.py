@@ -1,0 +1,145 @@
+"""Training objectives: the ELBO and the importance-weighted bound (IWAE).
+
+Sign conventions, used everywhere in vaekit (metrics, CLI, API), all per example in nats:
+
+* ``recon`` = -E_q[log p(x|z)], the reconstruction cost (lower is better);
+* ``kl`` = KL(q(z|x) || p(z)) (non-negative);
+* ``elbo`` = -(recon + kl) <= log p(x); the training loss is recon + beta * kl.
+
+With ``k > 1`` samples the IWAE bound log (1/k) sum_i p(x, z_i) / q(z_i|x) is tighter
+than the ELBO and tends to log p(x) as k grows (Burda et al., 2015).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from vaekit.model.module import Posterior, VAEModule
+from vaekit.train.regularizers import Regularizer
+
+
+@dataclass
+class LossTerms:
+    """One batch's objective: ``loss`` to minimise, and per-example terms for reporting."""
+
+    loss: Tensor
+    recon: Tensor
+    kl: Tensor
+    bound: Tensor  # the per-example bound being maximised (ELBO, or IWAE for k > 1)
+
+
+def posterior_kl(module: VAEModule, posterior: Posterior) -> tuple[Tensor, Tensor | None]:
+    """Per-example KL(q||p) of a one-sample posterior, and its ``[batch, latent_dim]`` split where analytic.
+
+    Analytic where the prior has a closed form for q's diagonal Gaussian; otherwise the one-sample
+    Monte Carlo estimate log q(z|x) - log p(z) (mixture and VampPrior, ladder models).
+    """
+    if posterior.mu is not None:
+        per_dim = module.prior.kl(posterior.mu, posterior.logvar)
+        if per_dim is not None:
+            return per_dim.sum(-1), per_dim
+    return posterior.log_q[0] - prior_log_prob(module, posterior)[0], None
+
+
+def prior_log_prob(module: VAEModule, posterior: Posterior) -> Tensor:
+    """log p(z) of the posterior's codes, ``[k, batch]`` (reusing it where sampling already computed it)."""
+    if posterior.log_p is not None:
+        return posterior.log_p
+    z = posterior.z
+    return module.prior.log_prob(z.reshape(-1, z.shape[-1])).view(z.shape[:-1])
+
+
+def elbo_loss(
+    module: VAEModule, x: Tensor, mask: Tensor | None = None, beta: float = 1.0,
+    generator: torch.Generator | None = None, regularizer: Regularizer | None = None, epoch: float = 0.0,
+) -> LossTerms:
+    """Single-sample ELBO with reparameterised gradients; the loss weighs the KL by ``beta``.
+
+    A :class:`~vaekit.train.regularizers.Regularizer` reshapes the KL part of the loss (schedules, free
+    bits, capacity, total correlation) at training progress ``epoch``; ``bound`` stays the true ELBO.
+    """
+    posterior = module.sample_posterior(x, mask, 1, generator)
+    recon = -module.likelihood.log_prob(module.decode(posterior.z[0]), x, mask)
+    kl, kl_per_dim = posterior_kl(module, posterior)
+    if regularizer is None:
+        loss = (recon + beta * kl).mean()
+    else:
+        penalty = regularizer.kl_penalty(kl, kl_per_dim, posterior.z[0], posterior.mu, posterior.logvar, beta, epoch)
+        loss = recon.mean() + penalty
+    return LossTerms(loss=loss, recon=recon, kl=kl, bound=-(recon + kl))
+
+
+def _iwae_parts(
+    module: VAEModule, x: Tensor, k: int, mask: Tensor | None, beta: float,
+    generator: torch.Generator | None, stop_gradient: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Log weights ``[k, batch]``, log p(x|z), log q - log p, and the codes ``[k, batch, latent]``."""
+    posterior = module.sample_posterior(x, mask, k, generator, stop_gradient=stop_gradient)
+    z = posterior.z
+    batch = x.shape[0]
+    flat_z = z.reshape(k * batch, -1)
+    params = module.decode(flat_z)
+    x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * batch, *x.shape[1:])
+    mask_rep = None if mask is None else mask.unsqueeze(0).expand(k, *mask.shape).reshape(x_rep.shape)
+    log_px = module.likelihood.log_prob(params, x_rep, mask_rep).view(k, batch)
+    log_q_over_p = posterior.log_q - prior_log_prob(module, posterior)
+    return log_px - beta * log_q_over_p, log_px, log_q_over_p, z
+
+
+def iwae_log_weights(
+    module: VAEModule, x: Tensor, k: int, mask: Tensor | None = None, beta: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Log importance weights ``[k, batch]`` and their two parts (log p(x|z), log q - log p).
+
+    ``beta`` scales the prior-vs-posterior part, matching the beta-weighted ELBO at k = 1.
+    """
+    log_w, log_px, log_q_over_p, _ = _iwae_parts(module, x, k, mask, beta, generator, stop_gradient=False)
+    return log_w, log_px, log_q_over_p
+
+
+def iwae_loss(
+    module: VAEModule, x: Tensor, k: int, mask: Tensor | None = None, beta: float = 1.0,
+    generator: torch.Generator | None = None, estimator: str = "standard",
+) -> LossTerms:
+    """The k-sample importance-weighted bound, with a choice of gradient estimator for q's parameters.
+
+    * ``standard``: the reparameterised gradient of the bound (Burda et al., 2015). Its signal for the
+      encoder fades as k grows (Rainforth et al., 2018).
+    * ``stl``, sticking the landing (Roeder et al., 2017): log q is scored with q's parameters held
+      constant, dropping the score-function term whose mean is zero. Unbiased for the ELBO (k = 1),
+      slightly biased for k > 1; lowest variance near a good posterior.
+    * ``dreg``, doubly reparameterised (Tucker et al., 2018): unbiased for any k, and its encoder
+      signal does not fade with k. Encoder paths through z get squared normalised weights; the
+      decoder and prior get the standard IWAE gradient. At k = 1 it equals STL.
+    """
+    log_w, log_px, log_q_over_p, z = _iwae_parts(module, x, k, mask, beta, generator,
+                                                 stop_gradient=estimator != "standard")
+    bound = torch.logsumexp(log_w, 0) - math.log(k)
+    if estimator == "dreg":
+        weights = torch.softmax(log_w.detach(), 0)
+        if z.requires_grad:  # gradients reaching z come in with weight w; DReG wants w^2
+            z.register_hook(lambda grad: grad * weights.unsqueeze(-1))
+        loss = -(weights * log_w).sum(0).mean()
+    else:
+        loss = -bound.mean()
+    return LossTerms(loss=loss, recon=-log_px.mean(0), kl=log_q_over_p.mean(0), bound=bound)
+
+
+def training_loss(
+    module: VAEModule, x: Tensor, mask: Tensor | None = None, beta: float = 1.0, iw_samples: int = 1,
+    generator: torch.Generator | None = None, *, regularizer: Regularizer | None = None, epoch: float = 0.0,
+    estimator: str = "standard",
+) -> LossTerms:
+    """The objective the trainer minimises: ELBO for one sample, IWAE for several (or with STL/DReG).
+
+    A KL schedule in ``regularizer`` scales beta in either; its other levers apply to the ELBO only.
+    """
+    if iw_samples == 1 and estimator == "standard":
+        return elbo_loss(module, x, mask, beta, generator, regularizer, epoch)
+    weight = 1.0 if regularizer is None else regularizer.kl_weight(epoch)
+    return iwae_loss(module, x, iw_samples, mask, beta * weight, generator, estimator)

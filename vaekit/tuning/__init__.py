@@ -1,0 +1,1 @@
+"""Hyperparameter search with Optuna: the search space, shared studies, pruning and results."""

@@ -1,0 +1,19 @@
+"""The choices of a hyperparameter search, as plain data.
+
+``vaekit tune --help`` lists them without importing Optuna or torch; ``vaekit.tuning.study`` turns
+them into Optuna objects when a study runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Objectives a study can optimise, and in which direction.
+OBJECTIVES = {"elbo": "maximize", "nll": "minimize", "recon_mse": "minimize"}
+#: How trials that fall behind are stopped: the name of an ``optuna.pruners`` class and its arguments.
+PRUNERS: dict[str, tuple[str, dict[str, Any]]] = {
+    # below the median of earlier trials at the same epoch, from epoch 2, once 3 trials have finished
+    "median": ("MedianPruner", {"n_startup_trials": 3, "n_warmup_steps": 2}),
+    "hyperband": ("HyperbandPruner", {"min_resource": 1, "max_resource": "auto"}),
+    "none": ("NopPruner", {}),
+}
