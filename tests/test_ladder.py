@@ -11,12 +11,7 @@ from vaekit.model.build import build_module
 from vaekit.model.ladder import LOGVAR_BOUND, LadderPrior, LadderVAEModule, gaussian_params, precision_weighted
 from vaekit.train.objectives import iwae_log_weights
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _ladder(sizes=(2, 1)) -> LadderVAEModule:

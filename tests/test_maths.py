@@ -14,13 +14,7 @@ from vaekit.model.priors import StandardNormal
 from vaekit.train.evaluation import iwae_nll
 from vaekit.train.objectives import elbo_loss, iwae_loss
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Exactness checks below are at 1e-9."""
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_kl_matches_closed_form_and_monte_carlo():

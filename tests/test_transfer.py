@@ -19,11 +19,6 @@ SMALL = {"hidden": (32,), "latent_dim": 4, "epochs": 3}
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return vaekit.load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
 def source(digits, tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "source"
     vaekit.VAE(**SMALL).fit(digits, run_dir=path)

@@ -25,11 +25,6 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return vaekit.load_dataset("digits")
-
-
 @pytest.fixture
 def space_file(tmp_path):
     path = tmp_path / "space.json"
