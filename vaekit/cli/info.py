@@ -40,7 +40,7 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     m, t = config.model, config.train
     network = {"conv": f", channels {list(m.channels)}",
-            "resnet": f", width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages"}.get(m.arch, "")
+               "resnet": f", width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages"}.get(m.arch, "")
     lines = [
         f"run folder   {run.path}",
         f"data         {config.data.get('source', '?')} ({config.data.get('kind', '?')}, shape {m.input_shape})",
