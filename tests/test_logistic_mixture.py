@@ -115,7 +115,7 @@ def test_log_prob_matches_the_textbook_formula(channels):
     levels = gen.integers(0, 256, (6, channels))
     levels[0], levels[1] = 0, 255  # the edge bins take the tails
     x = torch.from_numpy(levels.T.astype(np.float64)).view(1, channels, 1, 6) / 255
-    per_pixel = lik.log_prob_pixels(params, x)[0, 0]
+    per_pixel = lik.log_prob_pixels(params, x).reshape(6)
     for i in range(6):
         expected = textbook_log_prob(params[0, :, :, 0, i], tuple(int(v) for v in levels[i]), 3)
         assert float(per_pixel[i]) == pytest.approx(expected, rel=1e-9, abs=1e-9)

@@ -41,6 +41,8 @@ from vaekit.model.likelihoods import (
 if TYPE_CHECKING:
     from vaekit.config.configs import ModelConfig
 
+DEFAULT_COMPONENTS = 10
+
 
 @dataclass
 class _Mixture:
@@ -79,10 +81,10 @@ class LogisticMixture(Likelihood):
     """A K-component discretized logistic mixture per pixel, its channels coupled (see the module docstring)."""
 
     name = "logistic_mixture"
-    n_params = 30  # for the default 10 components of grey images; an instance sets its own
+    n_params = 3 * DEFAULT_COMPONENTS  # grey images; an instance sets its own
     discrete = True
 
-    def __init__(self, components: int = 10, channels: int = 1) -> None:
+    def __init__(self, components: int = DEFAULT_COMPONENTS, channels: int = 1) -> None:
         if components < 1 or channels < 1:
             raise ConfigError(f"a logistic mixture needs at least one component and one channel, "
                               f"got {components} and {channels}")
@@ -95,7 +97,17 @@ class LogisticMixture(Likelihood):
     def from_config(cls, config: ModelConfig) -> LogisticMixture:
         return cls(config.mixture_components, config.input_shape[0])
 
+    def _channel_axis(self, t: Tensor, dim: int) -> Tensor:
+        """``t`` with the channel axis the mixture works on: for one channel every entry, of any shape
+        (a grey image's, a table's), is a pixel of its own, so a channel axis of one is inserted."""
+        return t.unsqueeze(dim) if self.channels == 1 else t
+
+    def _without_channel_axis(self, t: Tensor) -> Tensor:
+        """Values ``[batch, C, *space]`` back in the data's shape."""
+        return t.squeeze(1) if self.channels == 1 else t
+
     def _unpack(self, params: Tensor) -> _Mixture:
+        params = self._channel_axis(params, 2)
         batch, _, channels, *space = params.shape
         k = self.components
         p = params.view(batch, 3 + self.coupling_slots, k, channels, *space)
@@ -109,7 +121,7 @@ class LogisticMixture(Likelihood):
         return _Mixture(log_weights, p[:, 1], p[:, 2].clamp(min=MIN_LOG_SCALE), coupling)
 
     def log_prob_pixels(self, params: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """log p of each pixel, ``[batch, *space]``, over its observed channels.
+        """log p of each pixel, ``[batch, *space]``, over its observed channels (of each entry for one channel).
 
         A pixel with no observed channel scores 0. Where a channel is missing but a later one is
         observed, the later one's location is coupled to the missing channel's component mean
@@ -117,6 +129,8 @@ class LogisticMixture(Likelihood):
         channels, though not the model's exact marginal (which would sum over 256 values).
         """
         mix = self._unpack(params)
+        x = self._channel_axis(x, 1)
+        mask = None if mask is None else self._channel_axis(mask, 1)
         levels = to_pixel_levels(x).unsqueeze(1)  # [batch, 1, C, *space]
         values = levels.to(params.dtype) / (N_PIXEL_LEVELS - 1)
         if mask is not None and mix.coupling is not None:
@@ -129,10 +143,15 @@ class LogisticMixture(Likelihood):
     def log_prob(self, params: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.log_prob_pixels(params, x, mask).flatten(1).sum(1)
 
+    def log_prob_entries(self, params: Tensor, x: Tensor) -> Tensor:
+        if self.channels > 1:
+            raise NotImplementedError("coupled channels have one joint probability per pixel; use log_prob_pixels")
+        return self.log_prob_pixels(params, x)
+
     def mean(self, params: Tensor) -> Tensor:
         """The mixture of the components' (coupled) means, in [0, 1]."""
         mix = self._unpack(params)
-        return (mix.log_weights.exp().unsqueeze(2) * mix.component_means()).sum(1)
+        return self._without_channel_axis((mix.log_weights.exp().unsqueeze(2) * mix.component_means()).sum(1))
 
     def sample(
         self, params: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0
@@ -162,8 +181,9 @@ class LogisticMixture(Likelihood):
         drawn = _Mixture(chosen.new_zeros((), dtype=params.dtype), pick(mix.loc), pick(mix.log_scale),
                          None if mix.coupling is None else pick(mix.coupling))
         scale = drawn.log_scale.exp() * temperature
-        return drawn.in_channel_order(
-            lambda centre, c: discretized_logistic_sample(centre, scale[:, :, c], generator)).squeeze(1)
+        values = drawn.in_channel_order(
+            lambda centre, c: discretized_logistic_sample(centre, scale[:, :, c], generator))
+        return self._without_channel_axis(values.squeeze(1))
 
 
 LIKELIHOODS[LogisticMixture.name] = LogisticMixture
