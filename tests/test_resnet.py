@@ -63,6 +63,8 @@ def test_config_checks():
         resnet((1, 8, 8), res_blocks=0)
     with pytest.raises(ConfigError, match="resnet model needs images"):
         ModelConfig(input_shape=(10,), arch="resnet")
+    with pytest.raises(ConfigError, match="ladder"):
+        resnet((1, 8, 8), ladder=(2,))
 
 
 TINY = {"model": "resnet", "res_width": 8, "res_blocks": 1, "res_stages": 2, "latent_dim": 4,

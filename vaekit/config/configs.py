@@ -100,6 +100,9 @@ class ModelConfig:
             if used and len(self.input_shape) != 3:
                 raise ConfigError(f"{what} needs images (channels, height, width); "
                                   f"this data has shape {self.input_shape}")
+        if self.arch == "resnet" and self.ladder:
+            raise ConfigError("a ladder model grows from the hidden layers of the mlp or conv encoder; "
+                              "use model mlp or conv with ladder")
         for name in ("mixture_components", "res_width", "res_blocks", "res_stages"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
