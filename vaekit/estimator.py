@@ -90,6 +90,10 @@ class VAE(TransformerMixin, BaseEstimator):
         binarize: str = "auto",
         mask_input: bool | str = "auto",
         column_types: ColumnTypesSpec = None,
+        mixture_components: int = 10,
+        res_width: int = 32,
+        res_blocks: int = 1,
+        res_stages: int = 2,
         epochs: int = 50,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -126,6 +130,10 @@ class VAE(TransformerMixin, BaseEstimator):
         self.binarize = binarize
         self.mask_input = mask_input
         self.column_types = column_types
+        self.mixture_components = mixture_components
+        self.res_width = res_width
+        self.res_blocks = res_blocks
+        self.res_stages = res_stages
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr

@@ -94,6 +94,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--binarize", choices=["auto", *BINARIZE_MODES], default="auto",
                        help="bernoulli only: static = one fixed random binarisation, dynamic = resampled "
                             "every epoch (auto: dynamic for images)")
+    model.add_argument("--mixture-components", type=int, default=10, metavar="K",
+                       help="--likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
+                            "RGB-coupled, for 8-bit pixels): components per pixel")
+    model.add_argument("--res-width", type=int, default=32, metavar="C",
+                       help="--model resnet (residual conv networks for images): channels of the first stage, "
+                            "doubled at each further stage")
+    model.add_argument("--res-blocks", type=int, default=1, metavar="N",
+                       help="--model resnet: residual blocks per stage")
+    model.add_argument("--res-stages", type=int, default=2, metavar="N",
+                       help="--model resnet: stages, each halving height and width (rounding up)")
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100; with --resume, "
                                                               "raise it to train longer)")
@@ -180,6 +190,8 @@ def run_train(args: argparse.Namespace) -> int:
             iw_samples=args.iw_samples, val_fraction=args.val_fraction, patience=args.patience,
             seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
             workers=args.workers, verbose=verbose, column_types=dict(args.column_type) or None,
+            mixture_components=args.mixture_components, res_width=args.res_width, res_blocks=args.res_blocks,
+            res_stages=args.res_stages,
         )
         vae.set_params(freeze=tuple(args.freeze))
         if args.init_from:

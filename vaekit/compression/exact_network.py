@@ -26,6 +26,8 @@ from vaekit.errors import ModelFileError
 from vaekit.model.module import VAEModule
 from vaekit.model.networks import Unflatten
 
+#: The models whose encoder and decoder ``ExactNetwork`` evaluates (sequences of its supported layers).
+EXACT_ARCHITECTURES = ("mlp", "conv")
 #: Activations are clamped to this many bits (with FRAC_BITS fractional bits: |a| <= 4096).
 ACT_BITS = 28
 _ACT_LIMIT = float(1 << ACT_BITS)

@@ -18,11 +18,12 @@ from vaekit.errors import ConfigError
 # This module imports nothing heavy (no torch): the command line builds its options from the
 # names below and from the fields of the dataclasses, and ``vaekit --help`` must stay fast.
 # The modules that implement each choice import their names from here.
-ARCHITECTURES = ("mlp", "conv")
+ARCHITECTURES = ("mlp", "conv", "resnet")
 BINARIZE_MODES = ("none", "static", "dynamic")
 PRECISIONS = ("fp32", "bf16")
-#: Decoder likelihoods (``vaekit.model.likelihoods.LIKELIHOODS``, and ``mixed`` in ``vaekit.model.mixed_likelihood``).
-LIKELIHOOD_NAMES = ("bernoulli", "gaussian", "logistic", "categorical", "mixed")
+#: Decoder likelihoods (``vaekit.model.likelihoods.LIKELIHOODS``, ``mixed`` in ``vaekit.model.mixed_likelihood``,
+#: ``logistic_mixture`` in ``vaekit.model.logistic_mixture``).
+LIKELIHOOD_NAMES = ("bernoulli", "gaussian", "logistic", "categorical", "mixed", "logistic_mixture")
 #: Priors (``vaekit.model.priors.PRIORS``) and the default number of components of those that have them.
 PRIOR_NAMES = ("normal", "mog", "vamp")
 PRIOR_COMPONENTS: dict[str, int | None] = {"normal": None, "mog": 10, "vamp": 100}
@@ -56,6 +57,13 @@ class ModelConfig:
     #: The mixed likelihood's type of each column and its number of categories (0 if not categorical).
     column_types: tuple[str, ...] = ()
     n_categories: tuple[int, ...] = ()
+    #: Components of the logistic_mixture likelihood (per pixel).
+    mixture_components: int = 10
+    #: The resnet model: channels of its first stage (doubled at each further stage), residual
+    #: blocks per stage, and stages (each halves height and width, rounding up).
+    res_width: int = 32
+    res_blocks: int = 1
+    res_stages: int = 2
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
@@ -87,6 +95,18 @@ class ModelConfig:
             raise ConfigError("a ladder model has its own hierarchical prior; use --prior normal with --ladder")
         self.column_types, self.n_categories = check_column_layout(
             self.likelihood, self.input_shape, self.column_types, self.n_categories)
+        for what, used in (("the resnet model", self.arch == "resnet"),
+                           ("the logistic_mixture likelihood", self.likelihood == "logistic_mixture")):
+            if used and len(self.input_shape) != 3:
+                raise ConfigError(f"{what} needs images (channels, height, width); "
+                                  f"this data has shape {self.input_shape}")
+        if self.arch == "resnet" and self.ladder:
+            raise ConfigError("a ladder model grows from the hidden layers of the mlp or conv encoder; "
+                              "use model mlp or conv with ladder")
+        for name in ("mixture_components", "res_width", "res_blocks", "res_stages"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+            setattr(self, name, int(getattr(self, name)))
 
 
 @dataclass

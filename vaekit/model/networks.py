@@ -1,4 +1,5 @@
-"""Encoder and decoder networks: a feed-forward MLP and a convolutional pair.
+"""Encoder and decoder networks: a feed-forward MLP and a convolutional pair (and, from
+``vaekit.model.resnet``, the residual conv pair).
 
 The encoder maps an example (optionally with its observation mask) to the
 ``2 * latent_dim`` parameters of a diagonal Gaussian q(z|x). The decoder maps a code
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError
+from vaekit.model.resnet import build_resnet_decoder, build_resnet_encoder
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -60,6 +62,8 @@ def build_encoder(config: ModelConfig) -> nn.Module:
         n_in = in_mult * math.prod(config.input_shape)
         return nn.Sequential(nn.Flatten(), mlp([n_in, *config.hidden, 2 * config.latent_dim]))
     channels, height, width = config.input_shape
+    if config.arch == "resnet":
+        return build_resnet_encoder(config, in_mult * channels)
     (h, w) = conv_sizes(height, width, len(config.channels))[-1]
     layers: list[nn.Module] = []
     c_in = in_mult * channels
@@ -78,6 +82,8 @@ def build_decoder(config: ModelConfig, n_params: int) -> nn.Module:
         return nn.Sequential(
             mlp([config.latent_dim, *hidden, n_out]), Unflatten((n_params, *config.input_shape))
         )
+    if config.arch == "resnet":
+        return build_resnet_decoder(config, n_params)
     channels, height, width = config.input_shape
     sizes = conv_sizes(height, width, len(config.channels))
     c_last = config.channels[-1]
