@@ -3,8 +3,9 @@
 Every posterior (the flat encoder's, each layer of the ladder's top-down path), every Gaussian prior
 (mixture components, VampPrior, the ladder's conditionals) and the Gaussian likelihoods draw and
 score here, and so, through them, do the training objectives, evaluation, imputation and the
-hand-derived training step: they all agree on one distribution for one set of parameters. (Compression codes the posterior in exact integers and
-fixed-point tables, ``vaekit.compression``, and shares nothing with this on purpose.)
+hand-derived training step: they all agree on one distribution for one set of parameters.
+(Compression codes the posterior in exact integers and fixed-point tables, ``vaekit.compression``,
+so that both ends agree bit for bit; it shares nothing with this on purpose.)
 """
 
 from __future__ import annotations

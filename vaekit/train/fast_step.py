@@ -188,7 +188,7 @@ class _ElboFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad[4:]
         enc_needs, dec_needs = needs[: elbo.n_encoder], needs[elbo.n_encoder :]
         params = elbo.params
-        scale = grad_loss / s.x.shape[0]  # the loss is a batch mean
+        scale = float(grad_loss) / s.x.shape[0]  # the loss is a batch mean; a float folds into the kernels below
         grad_out = elbo.output_grad(s.out, s.x).mul_(scale)
         dec_grads, grad_z = mlp_backward(params[elbo.n_encoder :], s.dec_inputs, grad_out, dec_needs,
                                          input_grad=any(enc_needs))
@@ -198,8 +198,8 @@ class _ElboFunction(torch.autograd.Function):
             # dL/dmu = dL/dz + c mu and dL/dlogvar = (dL/dz eps std + c (var - 1)) / 2, with c = scale * beta.
             c = scale * s.beta
             std = torch.exp(0.5 * s.logvar)
-            grad_mu = torch.addcmul(grad_z, s.mu, c)
-            grad_logvar = grad_z.mul_(s.eps).mul_(std).addcmul_(std.square().sub_(1.0), c).mul_(0.5)  # grad_z spent
+            grad_mu = torch.add(grad_z, s.mu, alpha=c)
+            grad_logvar = grad_z.mul_(s.eps).mul_(std).add_(std.square().sub_(1.0), alpha=c).mul_(0.5)  # grad_z spent
             grad_encoded = torch.cat([grad_mu, grad_logvar], 1)
             enc_grads, _ = mlp_backward(params[: elbo.n_encoder], s.enc_inputs, grad_encoded, enc_needs,
                                         input_grad=False)

@@ -208,7 +208,7 @@ class Trainer:
                                  regularizer=self.regularizer, epoch=progress, estimator=cfg.grad_estimator,
                                  fast=self.fast)
             optimizer.zero_grad(set_to_none=True)  # backward then hands each fresh gradient over without a copy
-            (terms.loss * batch.weight).backward()
+            (terms.loss if batch.weight == 1.0 else terms.loss * batch.weight).backward()
             optimizer.step()
             if batch.count:
                 with torch.no_grad():
