@@ -90,7 +90,7 @@ def _linear_gaussian_vae(dim: int = 3, latent: int = 2) -> tuple[VAEModule, torc
     """A VAE whose decoder is linear with fixed noise: p(x) = N(b, W W^T + s^2 I) exactly."""
     torch.manual_seed(0)
     module = VAEModule(ModelConfig(input_shape=(dim,), hidden=(), latent_dim=latent, likelihood="gaussian"))
-    linear = module.decoder[0][0]
+    linear = module.decoder.layers[0]
     with torch.no_grad():
         linear.weight[dim:] = 0  # the log-scale rows: constant
         linear.bias[dim:] = math.log(0.5)

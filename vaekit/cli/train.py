@@ -33,7 +33,8 @@ ORDER = 10
 
 #: What ``--freeze`` accepts (``vaekit.train.transfer`` matches the patterns).
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
-               "'encoder.1.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.0' is one block")
+               "'encoder.layers.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.layers.0' "
+               "is one layer")
 
 DESCRIPTION = """\
 Train a VAE on DATA and write the run folder RUN: config.json, model.safetensors (the best

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from vaekit.compression.fixedpoint import FRAC_BITS
 from vaekit.errors import ModelFileError
 from vaekit.model.module import VAEModule
-from vaekit.model.networks import Unflatten
+from vaekit.model.networks import MLP, Unflatten
 
 #: The models whose encoder and decoder ``ExactNetwork`` evaluates (sequences of its supported layers).
 EXACT_ARCHITECTURES = ("mlp", "conv")
@@ -82,6 +82,8 @@ def _quantize(layer: nn.Module) -> _QuantizedLayer:
 def _layers(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, nn.Sequential):
         return [leaf for child in module for leaf in _layers(child)]
+    if isinstance(module, MLP):
+        return module.steps()
     return [module]
 
 

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from vaekit.config.configs import LIKELIHOOD_NAMES
 from vaekit.errors import ConfigError
+from vaekit.model.posterior import gaussian_log_density, sample_gaussian
 
 if TYPE_CHECKING:
     from vaekit.config.configs import ModelConfig
@@ -105,15 +106,14 @@ class Gaussian(Likelihood):
 
     def log_prob_entries(self, params: Tensor, x: Tensor) -> Tensor:
         loc, log_scale = _loc_log_scale(params)
-        return -0.5 * ((x - loc) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
+        return gaussian_log_density(x, loc, 2 * log_scale)
 
     def mean(self, params: Tensor) -> Tensor:
         return params[:, 0]
 
     def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
         loc, log_scale = _loc_log_scale(params)
-        noise = torch.randn(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device)
-        return loc + noise * log_scale.exp()
+        return sample_gaussian(loc, 2 * log_scale, generator=generator)
 
 
 def to_pixel_levels(x: Tensor) -> Tensor:
