@@ -37,7 +37,25 @@ def test_evaluate_json(run_dir, capsys):
     for key in ("elbo", "nll", "bits_per_dim", "recon_mse", "kl_per_dim", "active_units"):
         assert key in result
     assert result["nll"] <= -result["elbo"] + 0.5  # IWAE tightens the bound (up to sampling noise)
-    assert len(result["kl_per_dim"]) == 4
+    assert len(result["kl_per_dim"]) == 4 and result["kl_per_layer"] is None
+
+
+def _no_nan(token: str) -> None:
+    raise AssertionError(f"{token} is not valid JSON")
+
+
+def test_evaluate_json_of_a_ladder_is_valid_json_with_the_kl_of_each_layer(tmp_path, capsys):
+    """A ladder's KL has no per-dimension split: null, not NaN (which json.loads would otherwise accept)."""
+    run = tmp_path / "ladder"
+    assert main(["train", "digits", "--out", str(run), "--ladder", "2", *FAST]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "digits", "--iw-samples", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out, parse_constant=_no_nan)
+    assert result["kl_per_dim"] is None
+    assert len(result["kl_per_layer"]) == 2 and all(kl > 0 for kl in result["kl_per_layer"])
+    assert abs(sum(result["kl_per_layer"]) - result["kl"]) < 0.1 * result["kl"]  # one-sample estimates of one total
+    assert main(["evaluate", str(run), "digits", "--iw-samples", "5"]) == 0
+    assert "KL of layer 2" in capsys.readouterr().out
 
 
 def test_evaluate_table(run_dir, capsys):

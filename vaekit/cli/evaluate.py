@@ -64,10 +64,13 @@ def format_report(r: dict) -> str:
     lines += [
         f"reconstruction MSE  {r['recon_mse']:.5f}  (model units)",
         f"active units        {r['active_units']} of {r['latent_dim']}",
-        "KL per dimension (largest first):",
     ]
-    order = np.argsort(r["kl_per_dim"])[::-1]
-    for u in order:
+    if r["kl_per_layer"] is not None:
+        lines += [f"KL of layer {i + 1} (bottom first) {kl:.3f} nats" for i, kl in enumerate(r["kl_per_layer"])]
+    if r["kl_per_dim"] is None:
+        return "\n".join(lines + ["(this prior has no per-dimension KL)"])
+    lines.append("KL per dimension (largest first):")
+    for u in np.argsort(r["kl_per_dim"])[::-1]:
         marker = "active" if r["activity"][u] > 0.01 else "inactive"
         lines.append(f"  z{u:<3d} KL {r['kl_per_dim'][u]:7.3f}  Cov_x(E[z]) {r['activity'][u]:7.3f}  {marker}")
     return "\n".join(lines)

@@ -191,5 +191,7 @@ class LadderVAEModule(VAEModule):
         # all layers' noise first, bottom to top; the walk down then uses it top first
         eps = [draw_noise(x.new_empty(x.shape[0], size), k, generator) for size in self.sizes]
         codes, params, log_p = self._top_down(x, mask, eps)
-        log_q = sum(gaussian_log_prob(z, mu, logvar) for z, (mu, logvar) in zip(codes, params, strict=True))
-        return Posterior(torch.cat(codes, -1), known_log_q=log_q, log_p=sum(log_p))
+        layer_log_q = [gaussian_log_prob(z, mu, logvar) for z, (mu, logvar) in zip(codes, params, strict=True)]
+        ratios = torch.stack([q - p for q, p in zip(layer_log_q, log_p, strict=True)], -1)
+        return Posterior(torch.cat(codes, -1), known_log_q=sum(layer_log_q), log_p=sum(log_p),
+                         layer_log_ratios=ratios)

@@ -78,6 +78,8 @@ class Posterior:
     known_log_q: Tensor | None = None
     #: log p(z) ``[k, batch]`` where sampling computed it on the way (ladder models); else None.
     log_p: Tensor | None = None
+    #: log q - log p of each stochastic layer, ``[k, batch, layers]``, where there are several (ladder models).
+    layer_log_ratios: Tensor | None = None
 
     @classmethod
     def gaussian(

@@ -65,6 +65,19 @@ def latent_statistics(module: VAEModule, x: Tensor, mask: Tensor | None = None) 
 
 
 @torch.no_grad()
+def kl_per_layer(module: VAEModule, x: Tensor, seed: int = 0) -> list[float] | None:
+    """Each stochastic layer's KL term (one-sample estimate, mean over the data), where a model has several."""
+    gen = torch.Generator(device=module.device).manual_seed(seed)
+    sums = None
+    for start in range(0, x.shape[0], EVAL_BATCH):
+        ratios = module.sample_posterior(x[start:start + EVAL_BATCH], generator=gen).layer_log_ratios
+        if ratios is None:
+            return None
+        sums = ratios[0].sum(0) if sums is None else sums + ratios[0].sum(0)
+    return None if sums is None else (sums / x.shape[0]).tolist()
+
+
+@torch.no_grad()
 def reconstruction_mse(module: VAEModule, x: Tensor, mask: Tensor | None = None) -> float:
     module.eval()
     total = 0.0
@@ -94,7 +107,9 @@ def evaluate(
         # Bits per dimension is a code length only for discrete likelihoods.
         "bits_per_dim": nll / (n_dims * math.log(2)) if module.likelihood.discrete else None,
         "recon_mse": reconstruction_mse(module, x),
-        "kl_per_dim": stats["kl_per_dim"].tolist(),
+        # None where the KL has no per-dimension split (mixture and Vamp priors, ladder models): JSON has no NaN.
+        "kl_per_dim": stats["kl_per_dim"].tolist() if stats["kl_per_dim"].isfinite().all() else None,
+        "kl_per_layer": kl_per_layer(module, x, seed),
         "activity": stats["activity"].tolist(),
         "active_units": int(active.sum()),
         "latent_dim": module.latent_dim,
