@@ -3,6 +3,11 @@
 ``ModelConfig`` fixes the network's architecture, so a weights file plus its
 ``ModelConfig`` rebuild the model exactly. ``TrainConfig`` says how it was trained.
 Both are validated on construction, so a bad value fails before any work is done.
+
+Each field that is an option is declared here, once, with :func:`~vaekit.config.options.option`:
+its default, help text and checks. :data:`OPTIONS` collects them; ``vaekit.VAE``'s parameters,
+``vaekit train``'s flags and ``VAEImputer`` are built from it. Adding an option means adding a
+field here (and using it where the model or the trainer needs it), nothing else.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from vaekit.config.column_types import COLUMN_TYPES, check_column_layout, parse_
 from vaekit.config.options import Option, OptionError, check_fields, field_options, option
 from vaekit.errors import ConfigError
 
-# This module imports nothing heavy (no torch): the command line builds its options from the
-# names below and from the fields of the dataclasses, and ``vaekit --help`` must stay fast.
+# This module imports nothing heavy (no torch): the command line builds its flags from the
+# options declared below, and ``vaekit --help`` must stay fast.
 # The modules that implement each choice import their names from here.
 ARCHITECTURES = ("mlp", "conv")
 BINARIZE_MODES = ("none", "static", "dynamic")
