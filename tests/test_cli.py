@@ -159,6 +159,31 @@ def test_choices_on_the_command_line_are_the_implemented_ones():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_a_table_of_zeros_and_ones_trains_with_bernoulli(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", (rng.random((200, 64)) < 0.3).astype(np.uint8))  # binarised rows, as MNIST ships
+    out = tmp_path / "run"
+    assert main(["train", str(tmp_path / "x.npy"), "--likelihood", "bernoulli", "--out", str(out), *FAST]) == 0
+    assert main(["evaluate", str(out), str(tmp_path / "x.npy"), "--iw-samples", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 < result["bits_per_dim"] < 1.5
+
+
+@pytest.mark.parametrize("values, message", [
+    (lambda d: d / 16, "trained on images of integers in 0..16, but these are floats in 0..1"),
+    (lambda d: (d * (255 / 16)).round().astype(np.uint8), "but these are integers in 0..255"),
+])
+def test_images_on_another_scale_than_training_are_refused(run_dir, tmp_path, values, message):
+    from vaekit.data import load_dataset
+
+    np.save(tmp_path / "other.npy", values(load_dataset("digits").x))
+    proc = subprocess.run([sys.executable, "-m", "vaekit", "evaluate", str(run_dir), str(tmp_path / "other.npy")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaekit: error:") and message in lines[0], proc.stderr
+
+
 def test_labels_belong_to_data_and_test_has_its_own(tmp_path):
     """--labels go with DATA (60 images), --test-labels with TEST (20): each checked against its own data."""
     rng = np.random.default_rng(0)

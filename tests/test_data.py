@@ -447,3 +447,44 @@ def test_subset_slices_every_field():
         "table",
     )
     assert np.shares_memory(part.x, ds.x)  # a slice stays a view
+
+
+# ---------------------------------------------------------------- binary data and preprocessing
+
+
+def test_boolean_arrays_are_zeros_and_ones(tmp_path):
+    np.save(tmp_path / "b.npy", RNG.random((6, 4)) < 0.5)
+    ds = load_dataset(str(tmp_path / "b.npy"))
+    assert ds.kind == "table" and ds.x.dtype == np.float32 and set(np.unique(ds.x)) <= {0.0, 1.0}
+
+
+def test_zero_one_columns_of_a_mixed_table_are_binary():
+    from vaekit.config.column_types import column_layout, detect_column_type
+
+    assert detect_column_type(np.array([0.0, 0.0, np.nan, 0.0])) == "binary"  # one value seen, still 0/1
+    assert detect_column_type(np.array([0.0, 1.0, 2.0])) == "categorical"
+    x = np.array([[0, 1, 3], [0, 0, 4], [0, 1, 5]], dtype=np.float64)
+    layout = column_layout("mixed", "table", x, ["never", "flag", "n"], None)
+    assert layout["column_types"][:2] == ("binary", "binary") and layout["n_categories"][:2] == (2, 2)
+
+
+def test_a_mixed_table_with_an_all_zero_column_trains():
+    import vaekit
+
+    table = pd.DataFrame({"rare": np.zeros(60), "flag": RNG.integers(0, 2, 60), "size": RNG.normal(size=60)})
+    vae = vaekit.VAE(likelihood="mixed", hidden=(8,), latent_dim=2, epochs=2).fit(table)
+    assert vae.preprocessor_.column_types[:2] == ["binary", "binary"]
+    assert vae.preprocessor_.categories[0] == [0.0, 1.0]
+    vae.transform(table.assign(rare=1.0))  # the value training never saw is one of the column's two
+
+
+def test_run_folders_saved_before_the_scale_check_still_load():
+    from vaekit.data.preprocessing import Preprocessor
+
+    old = {"kind": "image", "input_shape": [1, 2, 2], "scale": 255.0, "mean": [], "std": [], "columns": None,
+           "column_types": None, "categories": None}
+    pre = Preprocessor.from_dict(old)
+    assert pre.integers is None and not pre.binary
+    pre.check(Dataset(x=np.full((1, 1, 2, 2), 0.5, np.float32), kind="image", value_max=1.0, source="new"))
+    with pytest.raises(DataError, match="new: the model was trained on images of values in"):
+        pre.check(Dataset(x=np.full((1, 1, 2, 2), 300, np.int32), kind="image", source="new"))

@@ -7,9 +7,87 @@ from sklearn.base import clone
 from sklearn.datasets import load_wine
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import check_estimator
 
 import vaekit
-from vaekit.errors import ConfigError, DataError, ModelFileError
+from vaekit.errors import ConfigError, DataError, ModelFileError, VaekitError
+
+TINY = {"hidden": (8,), "latent_dim": 2, "epochs": 2}
+
+
+def test_passes_scikit_learns_estimator_checks():
+    check_estimator(vaekit.VAE(**TINY))
+
+
+@pytest.mark.parametrize("dtype, expected", [(np.float64, np.float64), (np.float32, np.float32),
+                                             (np.uint8, np.float32)])
+def test_results_keep_float64(images, dtype, expected):
+    x = images.x[:40] if dtype == np.uint8 else (images.x[:40] / 16).astype(dtype)  # images: 4-D, not only tables
+    vae = vaekit.VAE(**TINY).fit(x)
+    codes = vae.transform(x)
+    assert codes.dtype == expected and vae.reconstruct(x).dtype == expected
+    assert vae.inverse_transform(codes.astype(np.float64)).dtype == np.float64
+    assert vae.sample(2).dtype == np.float32
+
+
+def test_input_errors_are_value_errors_in_scikit_learns_words():
+    vae = vaekit.VAE(**TINY).fit(np.random.default_rng(0).random((30, 3)))
+    with pytest.raises(DataError, match="X has 4 features, but VAE is expecting 3 features as input"):
+        vae.transform(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="X has 4 features") as caught:
+        vae.score(np.zeros((2, 4)))
+    assert isinstance(caught.value, VaekitError)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array") as caught:
+        vaekit.VAE(**TINY).fit(np.zeros(20))
+    assert "--" not in str(caught.value)  # the library names no command-line flag
+    with pytest.raises(ValueError, match="infinity"):
+        vaekit.VAE(**TINY).fit(np.full((20, 2), np.inf))
+    with pytest.raises(ConfigError) as caught:
+        vaekit.VAE(likelihood="nonsense", **TINY).fit(np.zeros((20, 2)))
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.fixture(scope="module")
+def binary_table():
+    """A (N, 64) table of 0/1 rows, as binarised data sets ship: two patterns with flipped bits."""
+    rng = np.random.default_rng(0)
+    patterns = rng.random((2, 64)) < 0.5
+    rows = patterns[rng.integers(0, 2, 400)] ^ (rng.random((400, 64)) < 0.05)
+    return rows.astype(np.float32)
+
+
+def test_bernoulli_models_a_table_of_zeros_and_ones(binary_table):
+    vae = vaekit.VAE(likelihood="bernoulli", hidden=(32,), latent_dim=2, epochs=20).fit(binary_table)
+    assert vae.preprocessor_.binary and vae.config_.train.binarize == "none"
+    result = vae.evaluate(binary_table, iw_samples=10)
+    assert 0 < result["bits_per_dim"] < 0.7  # far below the 1 bit of a fair coin: it learned the patterns
+    recon = vae.reconstruct(binary_table[:5])
+    assert recon.shape == (5, 64) and 0 <= recon.min() and recon.max() <= 1  # probabilities, not standardised
+    with pytest.raises(DataError, match=r"table of 0s and 1s \(likelihood bernoulli\), but row 0, column 'x3'"):
+        vae.transform(np.where(np.arange(64) == 3, 0.5, binary_table[:2]))
+
+
+def test_bernoulli_refuses_a_table_of_other_values_naming_the_likelihood():
+    table = np.zeros((30, 4))
+    table[7, 2] = 0.25
+    with pytest.raises(ConfigError, match=r"likelihood bernoulli .* row 7, column 'x2' holds 0.25; .*likelihood "
+                                          "gaussian"):
+        vaekit.VAE(likelihood="bernoulli", **TINY).fit(table)
+
+
+def test_new_images_must_come_on_the_training_data_s_scale(images):
+    bytes_ = (images.x[:60] * (255 / 16)).round().astype(np.uint8)
+    vae = vaekit.VAE(**TINY).fit(bytes_)
+    vae.transform(bytes_)
+    with pytest.raises(DataError, match=r"images of integers in 0..255, but these are floats in 0..1"):
+        vae.transform(bytes_ / 255)  # would be divided by 255 and seen as nearly black
+    unit = vaekit.VAE(**TINY).fit(bytes_ / 255)
+    with pytest.raises(DataError, match=r"images of floats in \[0, 1\], but these are integers in 0..255"):
+        unit.transform(bytes_)
+    digits = vaekit.VAE(**TINY).fit(images)  # the built-in digits: integers 0..16
+    assert digits.transform(images.x[:5]).shape == (5, 2)  # the same integers as a plain array
+    with pytest.raises(DataError, match=r"integers in 0..16, but these are integers in 0..255"):
+        digits.transform(bytes_)
 
 
 @pytest.fixture(scope="module")

@@ -26,11 +26,6 @@ def _serve(explorer: LatentExplorer):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return vaekit.load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
 def server(digits):
     vae = vaekit.VAE(hidden=(32,), latent_dim=4, epochs=2).fit(digits)
     server = _serve(LatentExplorer(vae, digits))

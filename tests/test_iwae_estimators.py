@@ -10,12 +10,7 @@ from vaekit.config.configs import ModelConfig
 from vaekit.model.module import VAEModule
 from vaekit.train.objectives import elbo_loss, iwae_loss
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _module() -> VAEModule:

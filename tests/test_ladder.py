@@ -7,16 +7,12 @@ from sklearn.datasets import load_digits
 
 import vaekit
 from vaekit.config.configs import ModelConfig
+from vaekit.missing_data.imputation import importance_weighted
 from vaekit.model.build import build_module
 from vaekit.model.ladder import LOGVAR_BOUND, LadderPrior, LadderVAEModule, gaussian_params, precision_weighted
-from vaekit.train.objectives import iwae_log_weights
+from vaekit.train.objectives import importance_samples
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _ladder(sizes=(2, 1)) -> LadderVAEModule:
@@ -64,9 +60,22 @@ def test_importance_weighted_bound_tightens_with_k():
     bounds = []
     with torch.no_grad():
         for k in (1, 10, 200):
-            log_w, _, _ = iwae_log_weights(module, x, k, generator=gen)
+            log_w = importance_samples(module, x, k, generator=gen).log_w
             bounds.append(float((torch.logsumexp(log_w, 0) - np.log(k)).mean()))
     assert bounds[0] < bounds[1] < bounds[2]
+
+
+def test_imputation_proposes_from_the_ladders_own_posterior():
+    """Imputation draws codes from the top-down posterior the model trains and is evaluated with, and
+    weighs them as the IWAE bound does: same seed, same codes, same normalised weights."""
+    module = _ladder((3, 2))
+    mask = (torch.rand(8, 5, generator=torch.Generator().manual_seed(7)) > 0.4).double()
+    x = torch.randn(8, 5, generator=torch.Generator().manual_seed(8)) * mask  # zero-filled, as imputation gets it
+    params, weights = importance_weighted(module, x, mask, 40, torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        samples = importance_samples(module, x, 40, mask, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(weights, samples.log_w.softmax(0))
+    torch.testing.assert_close(params, samples.params)
 
 
 def test_ladder_model_trains_saves_and_loads(tmp_path):

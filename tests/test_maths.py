@@ -14,13 +14,7 @@ from vaekit.model.priors import StandardNormal
 from vaekit.train.evaluation import iwae_nll
 from vaekit.train.objectives import elbo_loss, iwae_loss
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Exactness checks below are at 1e-9."""
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_kl_matches_closed_form_and_monte_carlo():
@@ -96,7 +90,7 @@ def _linear_gaussian_vae(dim: int = 3, latent: int = 2) -> tuple[VAEModule, torc
     """A VAE whose decoder is linear with fixed noise: p(x) = N(b, W W^T + s^2 I) exactly."""
     torch.manual_seed(0)
     module = VAEModule(ModelConfig(input_shape=(dim,), hidden=(), latent_dim=latent, likelihood="gaussian"))
-    linear = module.decoder[0][0]
+    linear = module.decoder.layers[0]
     with torch.no_grad():
         linear.weight[dim:] = 0  # the log-scale rows: constant
         linear.bias[dim:] = math.log(0.5)

@@ -12,12 +12,7 @@ from vaekit.errors import ConfigError
 from vaekit.model.module import VAEModule
 from vaekit.train.objectives import posterior_kl
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _module(prior: str, components: int) -> VAEModule:

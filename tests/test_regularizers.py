@@ -16,12 +16,7 @@ from vaekit.model.module import VAEModule
 from vaekit.train.objectives import elbo_loss, training_loss
 from vaekit.train.regularizers import Regularizer, free_bits_kl, kl_weight, total_correlation
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _model_and_batch(prior: str = "normal") -> tuple[VAEModule, torch.Tensor]:

@@ -14,11 +14,6 @@ from vaekit.model.module import VAEModule
 from vaekit.train.trainer import Trainer
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return vaekit.load_dataset("digits")
-
-
 def small_vae(**kw):
     params = {"hidden": (32,), "latent_dim": 4, "epochs": 3, "batch_size": 64, "seed": 0}
     return vaekit.VAE(**{**params, **kw})

@@ -19,11 +19,6 @@ SMALL = {"hidden": (32,), "latent_dim": 4, "epochs": 3}
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return vaekit.load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
 def source(digits, tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "source"
     vaekit.VAE(**SMALL).fit(digits, run_dir=path)
@@ -55,11 +50,12 @@ def test_partial_loading_reports_exactly_what_it_reused(source):
     fresh = {k: v.clone() for k, v in module.state_dict().items()}
     report = load_pretrained(module, source)
     # input and output layers change shape with the data; the middle layers fit
-    assert report.reused == ["encoder.1.2.weight", "encoder.1.2.bias", "decoder.0.0.weight", "decoder.0.0.bias"]
-    assert sorted(report.reinitialised) == ["decoder.0.2.bias", "decoder.0.2.weight",
-                                            "encoder.1.0.bias", "encoder.1.0.weight"]
-    assert report.reinitialised["encoder.1.0.weight"] == "shape (32, 64) in the source, (32, 100) here"
-    assert "rest of layer encoder.1.0" in report.reinitialised["encoder.1.0.bias"]  # bias of a new layer: fresh
+    assert report.reused == ["encoder.layers.1.weight", "encoder.layers.1.bias",
+                             "decoder.layers.0.weight", "decoder.layers.0.bias"]
+    assert sorted(report.reinitialised) == ["decoder.layers.1.bias", "decoder.layers.1.weight",
+                                            "encoder.layers.0.bias", "encoder.layers.0.weight"]
+    assert report.reinitialised["encoder.layers.0.weight"] == "shape (32, 64) in the source, (32, 100) here"
+    assert "rest of layer encoder.layers.0" in report.reinitialised["encoder.layers.0.bias"]  # a new layer's bias
     source_weights, state = _source_weights(source), module.state_dict()
     for name in report.reused:
         assert torch.equal(state[name], source_weights[name]), name
@@ -77,14 +73,15 @@ def test_fine_tuning_on_data_of_another_size_writes_the_report(source, tmp_path)
 
 def test_freeze_patterns_select_by_name_glob_or_regex():
     module = VAEModule(ModelConfig(input_shape=(6,), hidden=(8,), latent_dim=2, likelihood="gaussian"))
-    assert match_parameters(module, "encoder") == ["encoder.1.0.weight", "encoder.1.0.bias",
-                                                   "encoder.1.2.weight", "encoder.1.2.bias"]
-    assert match_parameters(module, "*.bias") == ["encoder.1.0.bias", "encoder.1.2.bias",
-                                                  "decoder.0.0.bias", "decoder.0.2.bias"]
-    assert match_parameters(module, r"decoder\.0\.[02]\.weight") == ["decoder.0.0.weight", "decoder.0.2.weight"]
-    assert match_parameters(module, "decoder.0.2") == ["decoder.0.2.weight", "decoder.0.2.bias"]
+    assert match_parameters(module, "encoder") == ["encoder.layers.0.weight", "encoder.layers.0.bias",
+                                                   "encoder.layers.1.weight", "encoder.layers.1.bias"]
+    assert match_parameters(module, "*.bias") == ["encoder.layers.0.bias", "encoder.layers.1.bias",
+                                                  "decoder.layers.0.bias", "decoder.layers.1.bias"]
+    assert match_parameters(module, r"decoder\.layers\.[01]\.weight") == ["decoder.layers.0.weight",
+                                                                         "decoder.layers.1.weight"]
+    assert match_parameters(module, "decoder.layers.1") == ["decoder.layers.1.weight", "decoder.layers.1.bias"]
     with pytest.raises(ConfigError, match="matches no parameter"):
-        freeze_parameters(module, ["encoder.7"])
+        freeze_parameters(module, ["encoder.layers.7"])
     with pytest.raises(ConfigError, match="nothing to train"):
         freeze_parameters(module, ["encoder", "decoder"])
 

@@ -25,11 +25,6 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return vaekit.load_dataset("digits")
-
-
 @pytest.fixture
 def space_file(tmp_path):
     path = tmp_path / "space.json"
@@ -141,13 +136,33 @@ def test_a_pruned_trial_stops_early(tmp_path, digits):
 
 @pytest.mark.parametrize("storage, message", [
     ("sqlite:////no/such/folder/study.db", "cannot be opened: (sqlite3.OperationalError) unable to open"),
-    ("postgresql://me:secret@127.0.0.1:1/studies", "postgresql://me:***@127.0.0.1:1/studies: its database driver"),
     ("not a url", "cannot be opened"),
 ])
 def test_unreachable_storage_fails_clearly(tmp_path, capsys, storage, message):
-    assert main(["tune", "digits", "--out", str(tmp_path / "t"), "--storage", storage, "--quiet"]) == 1
+    out = tmp_path / "t" / "study"
+    assert main(["tune", "digits", "--out", str(out), "--storage", storage, "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("vaekit: error: --storage") and message in err and "\n" not in err
+    assert not (tmp_path / "t").exists()  # nothing left behind by a run that never started
+
+
+def test_a_missing_postgres_driver_is_named_with_its_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg 3 were not installed
+    out = tmp_path / "t" / "study"
+    storage = "postgresql://me:secret@127.0.0.1:1/studies"
+    assert main(["tune", "digits", "--out", str(out), "--storage", storage, "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vaekit: error: --storage postgresql://me:***@127.0.0.1:1/studies: its database driver")
+    assert "'psycopg'" in err and "vaekit[postgres]" in err and "\n" not in err and "secret" not in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_failed_start_keeps_an_existing_out_folder(tmp_path):
+    out = tmp_path / "t"
+    out.mkdir()
+    with pytest.raises(ConfigError):
+        tune(vaekit.load_dataset("wine"), out, storage="not a url", trials=1)
+    assert out.is_dir()
 
 
 def test_a_study_keeps_its_objective(tmp_path):

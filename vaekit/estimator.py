@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 
 from vaekit.config.column_types import column_layout
 from vaekit.config.configs import (
@@ -38,6 +38,7 @@ from vaekit.data import Dataset, from_array
 from vaekit.data.missing import observed_mask, zero_filled
 from vaekit.data.out_of_core import is_out_of_core
 from vaekit.data.preprocessing import Preprocessor, fixed_binarization
+from vaekit.data.validate import first_non_binary
 from vaekit.errors import ConfigError, DataError
 from vaekit.io.runfolder import RunFolder
 from vaekit.model.build import build_module
@@ -55,12 +56,31 @@ def as_dataset(X: DataLike, allow_missing: bool = False) -> Dataset:
 
     ``allow_missing`` keeps NaN entries (missing values) instead of refusing them.
     """
+    return _checked(X, allow_missing)[0]
+
+
+def _checked(X: DataLike, allow_missing: bool) -> tuple[Dataset, np.dtype]:
+    """X as a Dataset, and the dtype it came in (results keep float64).
+
+    Arrays and DataFrames are checked as scikit-learn checks them, with its messages (sparse,
+    empty, 1-D, complex, infinite data); a Dataset was checked when it was loaded.
+    """
     if isinstance(X, Dataset):
-        return X
-    if isinstance(X, pd.DataFrame):
-        return from_array(X.to_numpy(), columns=[str(c) for c in X.columns], index=list(X.index),
-                          allow_missing=allow_missing)
-    return from_array(np.asarray(X), allow_missing=allow_missing)
+        return X, X.x.dtype
+    try:
+        x = check_array(X, accept_sparse=False, allow_nd=True, dtype="numeric", input_name="X",
+                        ensure_all_finite="allow-nan" if allow_missing else True)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+    frame = isinstance(X, pd.DataFrame)
+    data = from_array(x, columns=[str(c) for c in X.columns] if frame else None,
+                      index=list(X.index) if frame else None, allow_missing=allow_missing)
+    return data, x.dtype
+
+
+def _result_dtype(dtype: np.dtype) -> type:
+    """Results of float64 data are float64, as scikit-learn's transformers keep; any other data gives float32."""
+    return np.float64 if dtype == np.float64 else np.float32
 
 
 class VAE(TransformerMixin, BaseEstimator):
@@ -68,12 +88,23 @@ class VAE(TransformerMixin, BaseEstimator):
 
 Its parameters are ``vaekit train``'s options (``latent_dim`` is ``--latent-dim``), each declared once
 with its default, help and checks in ``vaekit.config.configs``. ``__init__`` only stores them, as
-scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"`` from the data.
+scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"`` from the data
+(``likelihood="bernoulli"`` also fits tables of 0s and 1s).
+
+Inputs follow scikit-learn's rules: arrays are checked with its ``check_array`` (NaN marks a
+missing value), ``transform`` refuses another number of features than ``fit`` saw, and float64
+data gives float64 results (anything else float32).
 
 {parameters_doc(OPTIONS.values())}
 """
 
     __init__ = stored_init({name: spec.default for name, spec in OPTIONS.items()}, "VAE")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks a missing value
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     # -- configuration -------------------------------------------------------------------------
     def _run_config(self, data: Dataset, has_missing: bool = False) -> RunConfig:
@@ -119,10 +150,11 @@ scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"``
         With ``run_dir``, the run folder is written as training goes (config, best weights,
         metrics, checkpoints); ``resume=True`` continues from its last checkpoint.
         """
-        data = as_dataset(X, allow_missing=True)
+        data, _ = self._dataset(X, reset=True, allow_missing=True)
         streamed = is_out_of_core(data.x)  # memory-mapped or decoded on demand: never loaded whole
         config = self._run_config(data, has_missing=not streamed and observed_mask(data) is not None)
         run = RunFolder(run_dir) if run_dir is not None else None
+        self._check_likelihood_fits(config, data)
         if resume:
             if run is None:
                 raise ConfigError("resume=True needs the run_dir to resume from")
@@ -130,8 +162,7 @@ scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"``
             pre = run.read_preprocessing()
             pre.check(data)
         else:
-            pre = Preprocessor.fit(data, config.model.column_types)
-        self._check_likelihood_fits(config, pre, data)
+            pre = Preprocessor.fit(data, config.model.column_types, binary=config.model.likelihood == "bernoulli")
 
         device = join(resolve_device(self.device))  # under torchrun: join the process group, this rank's GPU
         world = World.current()
@@ -196,17 +227,34 @@ scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"``
         return x[order[n_val:]], x[order[:n_val]]
 
     @staticmethod
-    def _check_likelihood_fits(config: RunConfig, pre: Preprocessor, data: Dataset) -> None:
+    def _check_likelihood_fits(config: RunConfig, data: Dataset) -> None:
+        """Tables take the gaussian and mixed likelihoods, and bernoulli when every value is 0 or 1."""
         name = config.model.likelihood
-        if name not in ("gaussian", "mixed") and data.kind == "table":
-            raise ConfigError(f"the {name} likelihood is for images; tables are standardised, use gaussian "
-                              "(or mixed for columns of several types)")
+        if data.kind != "table" or name in ("gaussian", "mixed"):
+            return
+        hint = "use likelihood gaussian (or mixed, for columns of several types)"
+        if name != "bernoulli":
+            raise ConfigError(f"likelihood {name} is for images; for a table {hint}, or bernoulli for 0/1 values")
+        bad = first_non_binary(data)
+        if bad:
+            raise ConfigError(f"{data.source or 'the data'}: likelihood bernoulli models values 0 and 1, but {bad}; "
+                              f"for other tables {hint}")
+
+    def _dataset(self, X: DataLike, *, reset: bool, allow_missing: bool = False) -> tuple[Dataset, np.dtype]:
+        """X checked (see :func:`_checked`), and, for a fitted model, that it has the features ``fit`` saw."""
+        if not reset:
+            check_is_fitted(self, "module_")
+        data, dtype = _checked(X, allow_missing)
+        if not reset:
+            if not isinstance(X, Dataset) and data.kind == "table" and data.shape[0] != self.n_features_in_:
+                raise DataError(f"X has {data.shape[0]} features, but {type(self).__name__} is expecting "
+                                f"{self.n_features_in_} features as input")
+            self.preprocessor_.check(data)
+        return data, dtype
 
     # -- using a fitted model -----------------------------------------------------------------
     def _tensor(self, X: DataLike) -> torch.Tensor:
-        check_is_fitted(self, "module_")
-        data = as_dataset(X)
-        self.preprocessor_.check(data)
+        data, _ = self._dataset(X, reset=False)
         return torch.from_numpy(self.preprocessor_.transform(data.x)).to(self.module_.device)
 
     def _model_input(self, X: DataLike) -> torch.Tensor:
@@ -214,8 +262,8 @@ scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"``
         x = self._tensor(X)
         return fixed_binarization(x) if self.config_.train.binarize != "none" else x
 
-    def _to_units(self, x: torch.Tensor) -> np.ndarray:
-        return self.preprocessor_.inverse_transform(x.detach().cpu().numpy())
+    def _to_units(self, x: torch.Tensor, dtype: type) -> np.ndarray:
+        return self.preprocessor_.inverse_transform(x.detach().cpu().numpy()).astype(dtype, copy=False)
 
     @torch.no_grad()
     def transform(self, X: DataLike) -> np.ndarray:
@@ -223,28 +271,32 @@ scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"``
 
         Missing entries (NaN) are allowed: the code is then inferred from the observed ones.
         """
-        check_is_fitted(self, "module_")
-        data = as_dataset(X, allow_missing=True)
-        self.preprocessor_.check(data)
+        data, dtype = self._dataset(X, reset=False, allow_missing=True)
         x, mask = zero_filled(self.preprocessor_.transform(data.x))
         x = x.to(self.module_.device)
         mask = torch.ones_like(x) if mask is None else mask.to(x.device)
         batches = zip(x.split(1024), mask.split(1024), strict=True)
-        return torch.cat([self.module_.encode(b, m)[0] for b, m in batches]).cpu().numpy()
+        return torch.cat([self.module_.encode(b, m)[0] for b, m in batches]).cpu().numpy().astype(
+            _result_dtype(dtype), copy=False)
 
     @torch.no_grad()
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
-        """Decode codes to the decoder's mean, in the data's original units."""
+        """Decode codes to the decoder's mean, in the data's original units (float64 for float64 codes)."""
         check_is_fitted(self, "module_")
-        z = torch.as_tensor(np.asarray(Z, dtype=np.float32), device=self.module_.device)
-        if z.ndim != 2 or z.shape[1] != self.module_.latent_dim:
-            raise DataError(f"codes must have shape (n, {self.module_.latent_dim}), got {tuple(z.shape)}")
+        try:
+            codes = check_array(Z, dtype=FLOAT_DTYPES, input_name="Z")
+        except ValueError as err:
+            raise DataError(str(err)) from None
+        if codes.shape[1] != self.module_.latent_dim:
+            raise DataError(f"codes must have shape (n, {self.module_.latent_dim}), got {codes.shape}")
         module = self.module_
-        return self._to_units(torch.cat([module.likelihood.mean(module.decode(b)) for b in z.split(1024)]))
+        z = torch.as_tensor(codes, dtype=torch.float32, device=module.device)
+        return self._to_units(torch.cat([module.likelihood.mean(module.decode(b)) for b in z.split(1024)]),
+                              _result_dtype(codes.dtype))
 
     @torch.no_grad()
     def sample(self, n: int = 64, temperature: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """New examples: codes drawn from the prior, decoded to their mean.
+        """New examples (float32): codes drawn from the prior, decoded to their mean.
 
         ``temperature`` scales the standard deviation of the prior's Gaussians (for a mixture or
         ladder prior, around each component's or layer's mean): below 1, more typical examples.
@@ -252,7 +304,7 @@ scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"``
         check_is_fitted(self, "module_")
         gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
         z = self.module_.prior.sample(n, generator=gen, temperature=temperature)
-        return self.inverse_transform(z.numpy())
+        return self.inverse_transform(z.numpy().astype(np.float32, copy=False))
 
     @torch.no_grad()
     def reconstruct(self, X: DataLike) -> np.ndarray:

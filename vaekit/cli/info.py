@@ -39,11 +39,12 @@ def run_info(args: argparse.Namespace) -> int:
                           "best": best}))
         return 0
     m, t = config.model, config.train
-    conv = f", channels {list(m.channels)}" if m.arch == "conv" else ""
+    network = {"mlp": f"hidden {list(m.hidden)}", "conv": f"hidden {list(m.hidden)}, channels {list(m.channels)}",
+               "resnet": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages"}[m.arch]
     lines = [
         f"run folder   {run.path}",
         f"data         {config.data.get('source', '?')} ({config.data.get('kind', '?')}, shape {m.input_shape})",
-        (f"model        {m.arch}, hidden {list(m.hidden)}{conv}, latent {m.latent_dim}, "
+        (f"model        {m.arch}, {network}, latent {m.latent_dim}, "
          f"likelihood {m.likelihood}, prior {m.prior}"),
         f"parameters   {n_params:,}",
         (f"training     beta {t.beta}, iw-samples {t.iw_samples}, lr {t.lr}, batch {t.batch_size}, "

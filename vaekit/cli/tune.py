@@ -31,8 +31,10 @@ behind are pruned after an epoch's validation ELBO. OUT receives:
 
 The study is continued, never restarted: run the same command again after an interruption, or
 start more workers with the same --storage and --study, locally or on other machines (any RDB
-URL Optuna supports, e.g. postgresql://user@host/db). --trials counts the whole study. A worker
-that dies is noticed after twice --heartbeat seconds; its trial is marked failed and run again.
+URL Optuna supports, e.g. postgresql://user@host/db, whose driver pip install 'vaekit[postgres]'
+installs). --trials counts the whole study. A worker that dies is noticed after twice --heartbeat
+seconds; its trial is marked failed and run again. A run that cannot open its storage leaves no
+OUT folder behind.
 
 A --space file is a JSON object of VAE parameters (and width/depth, which make the hidden
 layers): {"low": 1e-4, "high": 1e-2, "log": true} for a range, {"choices": [...]} for a choice,
@@ -60,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised)")
     search.add_argument("--pruner", choices=list(PRUNERS), default="median",
                         help="how trials that fall behind are stopped early")
-    search.add_argument("--storage", metavar="URL", help="Optuna RDB storage URL; without it, OUT/study.db (SQLite)")
+    search.add_argument("--storage", metavar="URL",
+                        help="Optuna RDB storage URL (postgresql://... needs pip install 'vaekit[postgres]'); "
+                             "without it, OUT/study.db (SQLite)")
     search.add_argument("--study", default="vaekit", metavar="NAME", help="study name in the storage")
     search.add_argument("--heartbeat", type=int, default=30, metavar="S",
                         help="seconds between a worker's signs of life")

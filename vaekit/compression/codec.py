@@ -26,8 +26,8 @@ from vaekit.compression.container import (
     unpack,
     words_to_bytes,
 )
-from vaekit.compression.entropy_models import DiscreteCode, discrete_code
-from vaekit.compression.exact_network import ExactVAE
+from vaekit.compression.entropy_models import MEAN_LIKELIHOODS, DiscreteCode, discrete_code
+from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactVAE
 from vaekit.compression.fixedpoint import to_fixed
 from vaekit.compression.lossy import QUALITY_MAX, QUALITY_MIN, LossyCodec, step_for_quality
 from vaekit.data import Dataset
@@ -66,8 +66,15 @@ def fingerprint(vae: VAE) -> bytes:
 
 def _exact_vae(vae: VAE) -> ExactVAE:
     check_is_fitted(vae, "module_")
-    if vae.config_.model.ladder:
+    model = vae.config_.model
+    if model.ladder:
         raise ConfigError("compression supports VAEs with one latent layer; this model has ladder layers")
+    if model.arch not in EXACT_ARCHITECTURES:
+        raise ConfigError(f"compression supports the {' and '.join(EXACT_ARCHITECTURES)} models (networks it can "
+                          f"evaluate in exact integer arithmetic); this model is {model.arch}")
+    if model.likelihood not in MEAN_LIKELIHOODS:
+        raise ConfigError(f"compression supports the {', '.join(MEAN_LIKELIHOODS)} likelihoods; this model's "
+                          f"is {model.likelihood}")
     return ExactVAE(vae.module_)
 
 

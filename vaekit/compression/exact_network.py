@@ -24,8 +24,10 @@ from torch import Tensor, nn
 from vaekit.compression.fixedpoint import FRAC_BITS
 from vaekit.errors import ModelFileError
 from vaekit.model.module import VAEModule
-from vaekit.model.networks import Unflatten
+from vaekit.model.networks import MLP, Unflatten
 
+#: The models whose encoder and decoder ``ExactNetwork`` evaluates (sequences of its supported layers).
+EXACT_ARCHITECTURES = ("mlp", "conv")
 #: Activations are clamped to this many bits (with FRAC_BITS fractional bits: |a| <= 4096).
 ACT_BITS = 28
 _ACT_LIMIT = float(1 << ACT_BITS)
@@ -80,6 +82,8 @@ def _quantize(layer: nn.Module) -> _QuantizedLayer:
 def _layers(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, nn.Sequential):
         return [leaf for child in module for leaf in _layers(child)]
+    if isinstance(module, MLP):
+        return module.steps()
     return [module]
 
 

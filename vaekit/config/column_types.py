@@ -13,11 +13,12 @@ binary         category index / (K - 1)    categorical with K = 2
 categorical    category index / (K - 1)    categorical over the K known values
 =============  ==========================  ==============================================
 
-Types are detected from the observed values (two distinct values: binary; integers with
+Types are detected from the observed values (two distinct values, or only 0s and 1s: binary; integers with
 at most ``MAX_DETECTED_CATEGORIES`` values: categorical; other non-negative integers: count;
 all values above zero: positive; anything else: real) and each can be overridden by name.
-Categories are the numeric codes seen in training; back in original units, categorical
-columns take one of those codes and counts are whole numbers.
+Categories are the numeric codes seen in training (a 0/1 column has both, even if training
+saw only one); back in original units, categorical columns take one of those codes and counts
+are whole numbers.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def detect_column_type(values: np.ndarray) -> str:
     """The type of one column, from its observed (non-NaN) values."""
     v = values[~np.isnan(values)]
     distinct = np.unique(v)
-    if distinct.size == 2:
+    if distinct.size == 2 or _zero_one(distinct):
         return "binary"
     integer = bool(np.all(distinct == np.round(distinct)))
     if integer and distinct.size <= MAX_DETECTED_CATEGORIES:
@@ -51,6 +52,17 @@ def detect_column_type(values: np.ndarray) -> str:
     if integer and distinct[0] >= 0:
         return "count"
     return "positive" if distinct[0] > 0 else "real"
+
+
+def _zero_one(distinct: np.ndarray) -> bool:
+    """Whether a column's distinct values are 0s and 1s only (one of them may be absent)."""
+    return bool(distinct.size) and bool(np.isin(distinct, (0, 1)).all())
+
+
+def category_codes(values: np.ndarray, kind: str) -> list[float]:
+    """A discrete column's codes: the values observed, and both 0 and 1 for a binary column of 0/1 values."""
+    distinct = np.unique(values[~np.isnan(values)])
+    return [0.0, 1.0] if kind == "binary" and _zero_one(distinct) else distinct.tolist()
 
 
 def resolve_column_types(x: np.ndarray, columns: Sequence[str], spec: ColumnTypesSpec) -> tuple[str, ...]:
@@ -80,7 +92,7 @@ def fit_columns(x: np.ndarray, types: Sequence[str], columns: Sequence[str]) -> 
         col = x[:, j].astype(np.float64)
         col = col[~np.isnan(col)]
         _check_values(col, kind, columns[j])
-        codes = np.unique(col).tolist() if kind in DISCRETE_TYPES else []
+        codes = category_codes(col, kind) if kind in DISCRETE_TYPES else []
         if kind == "binary" and len(codes) != 2:
             raise DataError(f"column '{columns[j]}' is typed binary but holds {len(codes)} distinct value(s)")
         if kind in ("real", "positive"):
@@ -180,8 +192,7 @@ def column_layout(likelihood: str, kind: str, x: np.ndarray, columns: Sequence[s
     x = np.asarray(x, dtype=np.float64)
     names = list(columns or [f"x{j}" for j in range(x.shape[1])])
     types = resolve_column_types(x, names, spec)
-    counts = tuple(np.unique(x[~np.isnan(x[:, j]), j]).size if t in DISCRETE_TYPES else 0
-                   for j, t in enumerate(types))
+    counts = tuple(len(category_codes(x[:, j], t)) if t in DISCRETE_TYPES else 0 for j, t in enumerate(types))
     return {"column_types": types, "n_categories": counts}
 
 

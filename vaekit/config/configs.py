@@ -26,11 +26,12 @@ from vaekit.errors import ConfigError
 # This module imports nothing heavy (no torch): the command line builds its flags from the
 # options declared below, and ``vaekit --help`` must stay fast.
 # The modules that implement each choice import their names from here.
-ARCHITECTURES = ("mlp", "conv")
+ARCHITECTURES = ("mlp", "conv", "resnet")
 BINARIZE_MODES = ("none", "static", "dynamic")
 PRECISIONS = ("fp32", "bf16")
-#: Decoder likelihoods (``vaekit.model.likelihoods.LIKELIHOODS``, and ``mixed`` in ``vaekit.model.mixed_likelihood``).
-LIKELIHOOD_NAMES = ("bernoulli", "gaussian", "logistic", "categorical", "mixed")
+#: Decoder likelihoods (``vaekit.model.likelihoods.LIKELIHOODS``, ``mixed`` in ``vaekit.model.mixed_likelihood``,
+#: ``logistic_mixture`` in ``vaekit.model.logistic_mixture``).
+LIKELIHOOD_NAMES = ("bernoulli", "gaussian", "logistic", "categorical", "mixed", "logistic_mixture")
 #: Priors (``vaekit.model.priors.PRIORS``) and the default number of components of those that have them.
 PRIOR_NAMES = ("normal", "mog", "vamp")
 PRIOR_COMPONENTS: dict[str, int | None] = {"normal": None, "mog": 10, "vamp": 100}
@@ -40,9 +41,13 @@ KL_SCHEDULES = ("constant", "linear", "cyclical")
 LR_SCHEDULES = ("constant", "cosine")
 #: Gradient estimators of the (importance-weighted) bound; see ``vaekit.train.objectives.iwae_loss``.
 GRAD_ESTIMATORS = ("standard", "stl", "dreg")
+#: Choices that need images (channels, height, width), and the one to use for tables instead.
+IMAGES_ONLY = {"model": ("conv", "resnet"), "likelihood": ("logistic_mixture",)}
+TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
 #: What ``--freeze`` accepts (``vaekit.train.transfer`` matches the patterns).
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
-               "'encoder.1.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.0' is one block")
+               "'encoder.layers.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.layers.0' "
+               "is one layer")
 #: Gradient updates that ``epochs="auto"`` trains for: a table of a few hundred rows needs many passes.
 AUTO_UPDATES = 4000
 
@@ -53,8 +58,8 @@ class ModelConfig:
 
     #: From the data, as are ``n_categories`` and (for ``likelihood="mixed"``) the resolved ``column_types``.
     input_shape: tuple[int, ...]
-    arch: str = option("mlp", "mlp for any data; conv for images of any size", name="model", type=str,
-                       choices=ARCHITECTURES)
+    arch: str = option("mlp", "mlp for any data; conv for images of any size; resnet, residual conv networks "
+                       "for images", name="model", type=str, choices=ARCHITECTURES)
     hidden: tuple[int, ...] = option((400,), "hidden layer widths (encoder order; the decoder mirrors them)",
                                      type=int, nargs="+", at_least=1, metavar="N")
     channels: tuple[int, ...] = option((32, 64), "conv only: channels of each stride-2 conv layer", type=int,
@@ -78,6 +83,14 @@ class ModelConfig:
         None, f"likelihood mixed: column types ({', '.join(COLUMN_TYPES)}) instead of detected ones, by "
         "column name (COL=TYPE on the command line, repeated) or one for each column",
         flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True, config_default=())
+    mixture_components: int = option(10, "likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
+                                     "RGB-coupled, for 8-bit pixels): components per pixel", type=int, at_least=1,
+                                     metavar="K")
+    res_width: int = option(32, "model resnet (residual conv networks for images): channels of the first stage, "
+                            "doubled at each further stage", type=int, at_least=1, metavar="C")
+    res_blocks: int = option(1, "model resnet: residual blocks per stage", type=int, at_least=1, metavar="N")
+    res_stages: int = option(2, "model resnet: stages, each halving height and width (rounding up)", type=int,
+                             at_least=1, metavar="N")
     #: The number of categories of each column of a mixed table (0 if not categorical).
     n_categories: tuple[int, ...] = ()
 
@@ -86,9 +99,13 @@ class ModelConfig:
         if not self.input_shape or min(self.input_shape) < 1:
             raise ConfigError(f"input_shape must be positive sizes, got {self.input_shape}")
         check_fields(self, MODEL_OPTIONS)
-        if self.arch == "conv" and len(self.input_shape) != 3:
-            raise OptionError(f"model='conv' needs images (channels, height, width); this data has shape "
-                              f"{self.input_shape}: use model='mlp' for tables", "model")
+        for name, value in (("model", self.arch), ("likelihood", self.likelihood)):
+            if value in IMAGES_ONLY[name] and len(self.input_shape) != 3:
+                raise OptionError(f"{name}={value!r} needs images (channels, height, width); this data has shape "
+                                  f"{self.input_shape}: use {name}={TABLES_TOO[name]!r} for tables", name)
+        if self.arch == "resnet" and self.ladder:
+            raise OptionError("ladder grows from the hidden layers of an mlp or conv encoder, not model='resnet'",
+                              "ladder", "model")
         self.prior_components = resolve_components(self.prior, self.prior_components)
         if self.ladder and self.prior != "normal":
             raise OptionError("ladder brings its own hierarchical p(z); use prior='normal' with it", "ladder", "prior")

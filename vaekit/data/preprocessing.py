@@ -1,8 +1,18 @@
 """Preprocessing that travels with the model: scaling, standardising, binarising.
 
 Images are divided by their full-intensity value so they lie in [0, 1]; tables are
-standardised per column. The fitted statistics are saved in the run folder, so new data
-is mapped the same way and model outputs go back to the user's original units.
+standardised per column, except the 0/1 tables of the Bernoulli likelihood, which stay as
+they are. The fitted statistics are saved in the run folder, so new data is mapped the same
+way and model outputs go back to the user's original units.
+
+New data must come in the training data's units, since it is mapped with the training
+data's statistics; :meth:`Preprocessor.check` refuses what would be mapped wrongly:
+
+* images: the same value scale. A model trained on integers (0..255, or a built-in's 0..16)
+  takes integers within that range, a model trained on floats in [0, 1] values within [0, 1].
+  Floats in [0, 1] given to a model of 8-bit images would otherwise be divided by 255 and
+  seen as nearly black, so they are refused, naming both ranges; nothing is converted silently.
+* tables: any range (standardising copes with new values); a Bernoulli table's values must be 0 or 1.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import torch
 
 from vaekit.config.column_types import fit_columns, from_model_units, to_model_units
 from vaekit.data.out_of_core import column_moments, is_out_of_core
+from vaekit.data.validate import first_non_binary, value_range
 from vaekit.errors import DataError
 
 if TYPE_CHECKING:
@@ -36,23 +47,34 @@ class Preprocessor:
     #: Mixed tables: each column's type and categorical codes (see ``vaekit.config.column_types``).
     column_types: list[str] | None = None
     categories: list[list[float]] | None = None
+    #: Images: whether the training values were integers (else floats); None for runs saved before it was kept.
+    integers: bool | None = None
+    #: Tables of the Bernoulli likelihood: values 0 and 1, kept as they are.
+    binary: bool = False
 
     @classmethod
-    def fit(cls, data: Dataset, column_types: Sequence[str] = ()) -> Preprocessor:
+    def fit(cls, data: Dataset, column_types: Sequence[str] = (), binary: bool = False) -> Preprocessor:
+        """Statistics of the training data; ``binary`` keeps a table's 0/1 values unscaled."""
         if data.kind == "image":
-            return cls(kind="image", input_shape=tuple(data.shape), scale=float(data.value_max or 1.0))
+            return cls(kind="image", input_shape=tuple(data.shape), scale=float(data.value_max or 1.0),
+                       integers=bool(np.issubdtype(data.x.dtype, np.integer)))
+        columns = list(data.columns) if data.columns else None
+        if binary:
+            width = data.shape[0]
+            return cls(kind="table", input_shape=tuple(data.shape), mean=[0.0] * width, std=[1.0] * width,
+                       columns=columns, binary=True)
         x = data.x if is_out_of_core(data.x) else np.asarray(data.x, dtype=np.float64)
         if column_types:
-            return cls(kind="table", input_shape=tuple(data.shape), columns=list(data.columns),
+            return cls(kind="table", input_shape=tuple(data.shape), columns=columns,
                        column_types=list(column_types), **fit_columns(x, column_types, data.columns))
         # a table on disk is summarised block by block instead of being copied into memory
         mean, std = column_moments(x) if is_out_of_core(x) else (np.nanmean(x, axis=0), np.nanstd(x, axis=0))
         std[~(std > 0)] = 1.0  # a constant column stays constant instead of dividing by zero
         return cls(kind="table", input_shape=tuple(data.shape), mean=mean.tolist(), std=std.tolist(),
-                   columns=list(data.columns) if data.columns else None)
+                   columns=columns)
 
     def check(self, data: Dataset) -> None:
-        """Refuse data that does not look like the training data."""
+        """Refuse data that does not look like the training data, or is not in its units (see the module)."""
         if data.kind != self.kind or tuple(data.shape) != self.input_shape:
             raise DataError(
                 f"{data.source or 'the data'} has {data.kind} examples of shape {tuple(data.shape)}, "
@@ -62,6 +84,28 @@ class Preprocessor:
             missing = [c for c in self.columns if c not in data.columns]
             detail = f"missing {missing}" if missing else "same columns in another order or with other names"
             raise DataError(f"the table's columns differ from the training table's ({detail})")
+        if self.binary and (bad := first_non_binary(data)):
+            raise DataError(f"{data.source or 'the data'}: the model was trained on a table of 0s and 1s "
+                            f"(likelihood bernoulli), but {bad}")
+        if self.kind == "image":
+            self._check_scale(data)
+
+    def _check_scale(self, data: Dataset) -> None:
+        """Images on the training data's value scale (see the module)."""
+        if data.value_max == self.scale:
+            return  # the data's full intensity (inferred by the loader, or set by the caller) is the model's
+        integers = bool(np.issubdtype(data.x.dtype, np.integer))
+        lo, hi = value_range(data.x)
+        # floats in [0, 1] lie within any model's range: only their type tells them from dark 8-bit images
+        if (integers or not self.integers) and 0 <= lo and hi <= self.scale:
+            return
+        trained = (f"integers in 0..{self.scale:g}" if self.integers else
+                   f"{'floats' if self.integers is False else 'values'} in [0, {self.scale:g}]")
+        raise DataError(
+            f"{data.source or 'the data'}: the model was trained on images of {trained}, but these are "
+            f"{'integers' if integers else 'floats'} in {lo:g}..{hi:g}; give new images on the training data's "
+            f"scale ({trained})"
+        )
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Raw units -> model units (float32)."""

@@ -74,20 +74,24 @@ def check_finite(ds: Dataset, allow_missing: bool) -> None:
     )
 
 
+def value_range(x: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest value, NaN skipped (both NaN if every value is), read block by block."""
+    lows, highs = zip(
+        *((np.fmin.reduce(b, axis=None), np.fmax.reduce(b, axis=None)) for _, b in _row_blocks(x)), strict=True
+    )
+    return float(np.fmin.reduce(lows)), float(np.fmax.reduce(highs))
+
+
 def image_value_max(ds: Dataset) -> float:
     """The raw value of full intensity: 255 for 8-bit integers, 1.0 for floats in [0, 1]."""
     if ds.x.dtype == np.uint8:
         return 255.0
-    # fmin/fmax skip NaN, which allow_missing may have let through.
-    lows, highs = zip(
-        *((np.fmin.reduce(b, axis=None), np.fmax.reduce(b, axis=None)) for _, b in _row_blocks(ds.x)), strict=True
-    )
-    lo, hi = np.fmin.reduce(lows), np.fmax.reduce(highs)
+    lo, hi = value_range(ds.x)
     if np.issubdtype(ds.x.dtype, np.integer):
         if 0 <= lo and hi <= 255:
             return 255.0
         raise DataError(
-            f"{ds.source}: integer image values must lie in 0..255 (8-bit), found {lo}..{hi}; "
+            f"{ds.source}: integer image values must lie in 0..255 (8-bit), found {lo:g}..{hi:g}; "
             "save the images as uint8, or as floats scaled to [0, 1]"
         )
     if 0 <= lo and hi <= 1:
@@ -96,3 +100,15 @@ def image_value_max(ds: Dataset) -> float:
         f"{ds.source}: float image values must lie in [0, 1], found {lo:g}..{hi:g}; "
         "scale them to [0, 1] (e.g. divide by 255) or save them as uint8"
     )
+
+
+def first_non_binary(ds: Dataset) -> str | None:
+    """Where the first value other than 0 and 1 is and what it is (NaN, a missing value, passes); None if none."""
+    for start, block in _row_blocks(ds.x):
+        bad = (block != 0) & (block != 1) & ~np.isnan(block)
+        if bad.any():
+            at = np.argwhere(bad)[0]
+            value = block[tuple(at)]
+            at[0] += start
+            return f"{_position(ds, at)} holds {value:g}"
+    return None

@@ -1,8 +1,9 @@
 """Filling missing entries from a trained VAE with importance weights (MIWAE).
 
-For a row with observed entries x_o, the encoder (fed the zero-filled row and its mask)
-proposes codes z_1..z_K ~ q(z|x_o). Each gets the importance weight
-w_k ∝ p(x_o|z_k) p(z_k) / q(z_k|x_o), where p(x_o|z) scores the observed entries only, so
+For a row with observed entries x_o, the model's own posterior (the encoder fed the zero-filled
+row and its mask; a ladder model's top-down path) proposes codes z_1..z_K ~ q(z|x_o). Each gets
+the importance weight w_k ∝ p(x_o|z_k) p(z_k) / q(z_k|x_o), the IWAE's (``vaekit.train.objectives``),
+where p(x_o|z) scores the observed entries only, so
 the weighted codes approximate the true posterior p(z|x_o) however rough the proposal
 (Mattei & Frellsen, 2019):
 
@@ -31,7 +32,7 @@ from vaekit.errors import ConfigError
 from vaekit.estimator import VAE, DataLike, as_dataset
 from vaekit.model.mixed_likelihood import MixedTypes
 from vaekit.model.module import VAEModule
-from vaekit.model.priors import diagonal_normal_log_prob
+from vaekit.train.objectives import importance_samples
 
 #: Decoded numbers held at once (codes x rows x parameters per row): bounds memory for any K.
 DECODE_BUDGET = 1 << 23
@@ -41,18 +42,10 @@ DECODE_BUDGET = 1 << 23
 def importance_weighted(
     module: VAEModule, x: Tensor, mask: Tensor, k: int, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
-    """Decoder parameters ``[k, batch, n_params, *shape]`` of K proposed codes per row, and their
-    self-normalised importance weights ``[k, batch]`` given the observed entries."""
-    mu, logvar = module.encode(x, mask)
-    eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
-    z = mu + eps * torch.exp(0.5 * logvar)
-    flat = z.flatten(0, 1)
-    params = module.decode(flat)
-    rows = (k * x.shape[0], *x.shape[1:])
-    log_px = module.likelihood.log_prob(params, x.expand(k, *x.shape).reshape(rows),
-                                        mask.expand(k, *mask.shape).reshape(rows))
-    log_w = log_px.view(k, -1) + module.prior.log_prob(flat).view(k, -1) - diagonal_normal_log_prob(z, mu, logvar)
-    return params.view(k, x.shape[0], *params.shape[1:]), log_w.softmax(0)
+    """Decoder parameters ``[k, batch, n_params, *shape]`` of K codes per row from the model's own
+    posterior, and their self-normalised importance weights ``[k, batch]`` given the observed entries."""
+    samples = importance_samples(module, x, k, mask, generator=generator)
+    return samples.params, samples.log_w.softmax(0)
 
 
 def mixture_point(module: VAEModule, params: Tensor, weights: Tensor) -> Tensor:

@@ -14,17 +14,23 @@ deterministic paths between stochastic layers are residual MLP blocks. Configure
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError
 from vaekit.model.likelihoods import make_likelihood
-from vaekit.model.module import Posterior, VAEModule
+from vaekit.model.module import VAEModule
 from vaekit.model.networks import build_decoder, build_encoder
-from vaekit.model.priors import Prior, diagonal_normal_log_prob
+from vaekit.model.posterior import (
+    Posterior,
+    draw_noise,
+    gaussian_log_prob,
+    reparameterize,
+    sample_gaussian,
+    standard_normal_log_prob,
+)
+from vaekit.model.priors import Prior
 
 
 class ResidualBlock(nn.Module):
@@ -95,9 +101,9 @@ class LadderPrior(Prior):
 
     def log_prob(self, z: Tensor) -> Tensor:
         layers = self.split(z)
-        total = -0.5 * (math.log(2 * math.pi) + layers[-1] ** 2).sum(-1)
+        total = standard_normal_log_prob(layers[-1])
         for i in range(len(layers) - 1):
-            total = total + diagonal_normal_log_prob(layers[i], *self.conditional(i, layers[i + 1]))
+            total = total + gaussian_log_prob(layers[i], *self.conditional(i, layers[i + 1]))
         return total
 
     def sample(
@@ -110,8 +116,8 @@ class LadderPrior(Prior):
         layers = [z]
         for i in reversed(range(len(self.sizes) - 1)):
             mu, logvar = self.conditional(i, layers[0].to(param.device))
-            eps = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype)
-            layers.insert(0, mu.to(device) + temperature * eps * torch.exp(0.5 * logvar).to(device))
+            layers.insert(0, sample_gaussian(mu.to(device), logvar.to(device), generator=generator,
+                                             temperature=temperature))
         return torch.cat(layers, dim=-1)
 
 
@@ -127,8 +133,7 @@ class LadderVAEModule(VAEModule):
         width = config.hidden[-1]
         self.likelihood = make_likelihood(config.likelihood, config)
         # The flat encoder up to its last hidden layer (and activation) is the bottom-up trunk.
-        self.encoder = build_encoder(config)
-        self.encoder[-1] = self.encoder[-1][:-1]
+        self.encoder = build_encoder(config, trunk=True)
         self.bottom_up = nn.ModuleList(ResidualBlock(width) for _ in self.sizes)
         self.evidence = nn.ModuleList(nn.Linear(width, 2 * size) for size in self.sizes)
         self.prior = LadderPrior(self.sizes, width)
@@ -162,11 +167,8 @@ class LadderVAEModule(VAEModule):
             if layer < top:
                 p_mu, p_logvar = self.prior.conditional(layer, codes[0])
                 mu, logvar = precision_weighted(evidence[layer][0], evidence[layer][1], p_mu, p_logvar)
-            z = mu if eps is None else mu + eps[layer] * torch.exp(0.5 * logvar)
-            if layer == top:
-                layer_log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
-            else:
-                layer_log_p = diagonal_normal_log_prob(z, p_mu, p_logvar)
+            z = mu if eps is None else reparameterize(mu, logvar, eps[layer])
+            layer_log_p = standard_normal_log_prob(z) if layer == top else gaussian_log_prob(z, p_mu, p_logvar)
             codes.insert(0, z)
             params.insert(0, (mu, logvar))
             log_p.insert(0, layer_log_p)
@@ -186,9 +188,8 @@ class LadderVAEModule(VAEModule):
     ) -> Posterior:
         if stop_gradient:
             raise ConfigError("STL and DReG gradients need one stochastic layer; use the standard estimator")
-        shape = (k, x.shape[0])
-        eps = [torch.randn((*shape, size), generator=generator, device=x.device, dtype=x.dtype)
-               for size in self.sizes]
+        # all layers' noise first, bottom to top; the walk down then uses it top first
+        eps = [draw_noise(x.new_empty(x.shape[0], size), k, generator) for size in self.sizes]
         codes, params, log_p = self._top_down(x, mask, eps)
-        log_q = sum(diagonal_normal_log_prob(z, mu, logvar) for z, (mu, logvar) in zip(codes, params, strict=True))
+        log_q = sum(gaussian_log_prob(z, mu, logvar) for z, (mu, logvar) in zip(codes, params, strict=True))
         return Posterior(torch.cat(codes, -1), known_log_q=log_q, log_p=sum(log_p))

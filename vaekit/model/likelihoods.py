@@ -23,6 +23,7 @@ from torch import Tensor
 
 from vaekit.config.configs import LIKELIHOOD_NAMES
 from vaekit.errors import ConfigError
+from vaekit.model.posterior import gaussian_log_density, sample_gaussian
 
 if TYPE_CHECKING:
     from vaekit.config.configs import ModelConfig
@@ -105,20 +106,52 @@ class Gaussian(Likelihood):
 
     def log_prob_entries(self, params: Tensor, x: Tensor) -> Tensor:
         loc, log_scale = _loc_log_scale(params)
-        return -0.5 * ((x - loc) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
+        return gaussian_log_density(x, loc, 2 * log_scale)
 
     def mean(self, params: Tensor) -> Tensor:
         return params[:, 0]
 
     def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
         loc, log_scale = _loc_log_scale(params)
-        noise = torch.randn(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device)
-        return loc + noise * log_scale.exp()
+        return sample_gaussian(loc, 2 * log_scale, generator=generator)
 
 
 def to_pixel_levels(x: Tensor) -> Tensor:
     """Map [0, 1] intensities to integer levels 0..255 (as a long tensor)."""
     return (x * (N_PIXEL_LEVELS - 1)).round().clamp(0, N_PIXEL_LEVELS - 1).long()
+
+
+#: Below this log bin width (in units of the logistic's scale), log(1 - exp(-width)) is log(width) to
+#: float precision; computing it through expm1 would underflow to log(0) for huge scales.
+_LOG_TINY_BIN = -15.0
+
+
+def discretized_logistic_log_prob(levels: Tensor, loc: Tensor, log_scale: Tensor) -> Tensor:
+    """log P(level) of 8-bit levels 0..255 under a logistic(loc, exp(log_scale)) on [0, 1] cut into 256 bins.
+
+    Bin v covers (v -/+ 0.5) / 255; the edge bins take the tails, so the 256 masses sum to one.
+    Everything stays in log space: exact and finite for any location and scale, tiny bins included.
+    """
+    levels = levels.to(loc.dtype)
+    half_bin = 0.5 / (N_PIXEL_LEVELS - 1)
+    centred = levels / (N_PIXEL_LEVELS - 1) - loc
+    inv_scale = torch.exp(-log_scale)
+    log_cdf_upper = F.logsigmoid(inv_scale * (centred + half_bin))
+    log_sf_lower = F.logsigmoid(-inv_scale * (centred - half_bin))
+    # sigmoid(u) - sigmoid(l) = sigmoid(u) * sigmoid(-l) * (1 - exp(l - u)), with u - l = exp(log_width)
+    log_width = math.log(2 * half_bin) - log_scale
+    log_gap = torch.where(log_width < _LOG_TINY_BIN, log_width,
+                          torch.log(-torch.expm1(-log_width.clamp(min=_LOG_TINY_BIN).exp())))
+    log_bin = log_cdf_upper + log_sf_lower + log_gap
+    return torch.where(levels == 0, log_cdf_upper,
+                       torch.where(levels == N_PIXEL_LEVELS - 1, log_sf_lower, log_bin))
+
+
+def discretized_logistic_sample(loc: Tensor, scale: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A draw from the discretized logistic, as a level / 255 in [0, 1] (scale 0 gives the rounded location)."""
+    u = torch.rand(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device).clamp(1e-6, 1 - 1e-6)
+    value = loc + scale * (torch.log(u) - torch.log1p(-u))
+    return to_pixel_levels(value.clamp(0, 1)).to(loc.dtype) / (N_PIXEL_LEVELS - 1)
 
 
 class DiscretizedLogistic(Likelihood):
@@ -133,28 +166,14 @@ class DiscretizedLogistic(Likelihood):
 
     def log_prob_entries(self, params: Tensor, x: Tensor) -> Tensor:
         loc, log_scale = _loc_log_scale(params)
-        levels = to_pixel_levels(x).to(loc.dtype)
-        half_bin = 0.5 / (N_PIXEL_LEVELS - 1)
-        centred = levels / (N_PIXEL_LEVELS - 1) - loc
-        inv_scale = torch.exp(-log_scale)
-        upper = inv_scale * (centred + half_bin)
-        lower = inv_scale * (centred - half_bin)
-        log_cdf_upper = F.logsigmoid(upper)
-        log_sf_lower = F.logsigmoid(-lower)
-        # sigmoid(u) - sigmoid(l) = sigmoid(u) * sigmoid(-l) * (1 - exp(l - u)): exact and stable everywhere.
-        log_bin = log_cdf_upper + log_sf_lower + torch.log(-torch.expm1(lower - upper))
-        return torch.where(
-            levels == 0, log_cdf_upper, torch.where(levels == N_PIXEL_LEVELS - 1, log_sf_lower, log_bin)
-        )
+        return discretized_logistic_log_prob(to_pixel_levels(x), loc, log_scale)
 
     def mean(self, params: Tensor) -> Tensor:
         return params[:, 0].clamp(0, 1)
 
     def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
         loc, log_scale = _loc_log_scale(params)
-        u = torch.rand(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device).clamp(1e-6, 1 - 1e-6)
-        value = loc + log_scale.exp() * (torch.log(u) - torch.log1p(-u))
-        return to_pixel_levels(value.clamp(0, 1)).to(loc.dtype) / (N_PIXEL_LEVELS - 1)
+        return discretized_logistic_sample(loc, log_scale.exp(), generator)
 
 
 class Categorical256(Likelihood):
@@ -185,7 +204,7 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
 
 
 #: Likelihoods defined in a module of their own, which registers them in ``LIKELIHOODS`` when imported.
-DEFINED_ELSEWHERE = {"mixed": "vaekit.model.mixed_likelihood"}
+DEFINED_ELSEWHERE = {"mixed": "vaekit.model.mixed_likelihood", "logistic_mixture": "vaekit.model.logistic_mixture"}
 
 
 def likelihood_class(name: str) -> type[Likelihood]:

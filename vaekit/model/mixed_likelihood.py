@@ -14,7 +14,6 @@ registers the likelihood as ``mixed``; ``vaekit.model.likelihoods.likelihood_cla
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor
 
 from vaekit.model.likelihoods import LIKELIHOODS, MIN_LOG_SCALE, Likelihood
+from vaekit.model.posterior import gaussian_log_density, sample_gaussian
 
 if TYPE_CHECKING:
     from vaekit.config.configs import ModelConfig
@@ -76,7 +76,7 @@ class MixedTypes(Likelihood):
         out = torch.empty_like(x)
         g, c = lay.gauss, lay.count
         loc, log_scale = params[:, 0, g], params[:, 1, g].clamp(min=MIN_LOG_SCALE)
-        out[:, g] = -0.5 * ((x[:, g] - loc) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
+        out[:, g] = gaussian_log_density(x[:, g], loc, 2 * log_scale)
         log_rate = params[:, 0, c].clamp(max=MAX_LOG_RATE)
         k = torch.expm1(x[:, c]).round()
         out[:, c] = k * log_rate - log_rate.exp() - torch.lgamma(k + 1)
@@ -109,8 +109,7 @@ class MixedTypes(Likelihood):
         lay = self._layout(params.shape[-1], params.device)
         out = torch.empty(params[:, 0].shape, dtype=params.dtype, device=params.device)
         g, c = lay.gauss, lay.count
-        noise = torch.randn(out[:, g].shape, generator=generator, dtype=params.dtype, device=params.device)
-        out[:, g] = params[:, 0, g] + noise * params[:, 1, g].clamp(min=MIN_LOG_SCALE).exp()
+        out[:, g] = sample_gaussian(params[:, 0, g], 2 * params[:, 1, g].clamp(min=MIN_LOG_SCALE), generator=generator)
         out[:, c] = torch.log1p(torch.poisson(params[:, 0, c].clamp(max=MAX_LOG_RATE).exp(), generator=generator))
         for n, cols in lay.categorical.items():
             probs = params[:, :n, cols].softmax(1).movedim(1, -1)

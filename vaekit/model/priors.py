@@ -23,17 +23,10 @@ from torch import Tensor, nn
 
 from vaekit.config.configs import PRIOR_COMPONENTS
 from vaekit.errors import ConfigError
+from vaekit.model.posterior import LOG_2PI, sample_gaussian, standard_normal_kl, standard_normal_log_prob
 
 if TYPE_CHECKING:
     from vaekit.model.module import VAEModule
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-def diagonal_normal_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
-
 
 class Prior(nn.Module):
     """Base class; a prior may hold learnable parameters, so it is a module."""
@@ -69,7 +62,7 @@ class StandardNormal(Prior):
     name = "normal"
 
     def log_prob(self, z: Tensor) -> Tensor:
-        return -0.5 * (LOG_2PI + z**2).sum(-1)
+        return standard_normal_log_prob(z)
 
     def sample(
         self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
@@ -78,13 +71,14 @@ class StandardNormal(Prior):
         return temperature * torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def kl(self, mu: Tensor, logvar: Tensor) -> Tensor:
-        return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar)
+        return standard_normal_kl(mu, logvar)
 
 
 def mixture_log_prob(z: Tensor, means: Tensor, logvars: Tensor, log_weights: Tensor) -> Tensor:
     """log sum_k w_k N(z; means_k, diag(exp(logvars_k))) for codes ``[..., D]`` and K components ``[K, D]``.
 
-    The squared distance is expanded into matrix products, so no ``[..., K, D]`` tensor is formed.
+    The squared distance is expanded into matrix products, so no ``[..., K, D]`` tensor is formed
+    (``posterior.gaussian_log_prob`` would broadcast one); the density is the same.
     """
     inv_var = torch.exp(-logvars)
     flat = z.reshape(-1, z.shape[-1])
@@ -102,8 +96,7 @@ def sample_mixture(
     if generator is not None:  # draw where the generator lives
         means, logvars, log_weights = (t.to(generator.device) for t in (means, logvars, log_weights))
     comp = torch.multinomial(log_weights.softmax(0), n, replacement=True, generator=generator)
-    eps = torch.randn((n, means.shape[1]), generator=generator, dtype=means.dtype, device=means.device)
-    return means[comp] + temperature * eps * torch.exp(0.5 * logvars[comp])
+    return sample_gaussian(means[comp], logvars[comp], generator=generator, temperature=temperature)
 
 
 class MixtureOfGaussians(Prior):

@@ -17,7 +17,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from vaekit.model.module import VAEModule
-from vaekit.train.objectives import iwae_log_weights
+from vaekit.train.objectives import importance_samples
 from vaekit.train.trainer import EVAL_BATCH, mean_elbo
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -40,7 +40,7 @@ def iwae_nll(
         xb, mb = x[sl], None if mask is None else mask[sl]
         chunks = []
         for done in range(0, k, k_chunk):
-            log_w, _, _ = iwae_log_weights(module, xb, min(k_chunk, k - done), mb, generator=gen)
+            log_w = importance_samples(module, xb, min(k_chunk, k - done), mb, generator=gen).log_w
             chunks.append(torch.logsumexp(log_w.double(), 0))
         out[sl] = -(torch.logsumexp(torch.stack(chunks), 0) - math.log(k)).cpu()
     return out

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from vaekit.model.priors import LOG_2PI
+from vaekit.model.posterior import gaussian_log_density
 
 if TYPE_CHECKING:
     from vaekit.config.configs import TrainConfig
@@ -65,7 +65,7 @@ def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     independent code scores about 0 rather than an offset.
     """
     # log q(z_i,d | x_j) for every pair of examples (i, j) and dimension d: [M, M, D]
-    log_q = -0.5 * (LOG_2PI + logvar[None] + (z[:, None] - mu[None]) ** 2 * torch.exp(-logvar[None]))
+    log_q = gaussian_log_density(z[:, None], mu[None], logvar[None])
     log_m = math.log(z.shape[0])
     log_joint = torch.logsumexp(log_q.sum(-1), dim=1) - log_m
     log_marginals = (torch.logsumexp(log_q, dim=1) - log_m).sum(-1)
@@ -88,13 +88,15 @@ class Regularizer:
 
     def kl_penalty(
         self, kl: Tensor, kl_per_dim: Tensor | None, z: Tensor, mu: Tensor | None, logvar: Tensor | None,
-        beta: float, epoch: float,
+        beta: float, weight: float, epoch: float,
     ) -> Tensor:
-        """The KL part of the single-sample loss (a batch mean); ``kl`` is per example, ``z`` ``[batch, D]``."""
+        """The KL part of the single-sample loss (a batch mean); ``kl`` is per example, ``z`` ``[batch, D]``.
+
+        ``weight`` is the KL schedule's factor at ``epoch`` (:meth:`kl_weight`, which the caller evaluates once).
+        """
         cfg = self.config
         if cfg.capacity is not None:
             return cfg.capacity_gamma * (kl.mean() - self.capacity_at(epoch)).abs()
-        weight = self.kl_weight(epoch)
         if cfg.free_bits > 0:
             assert kl_per_dim is not None, "check_model_fits (vaekit.config) rules this out"
             term = free_bits_kl(kl_per_dim, cfg.free_bits).sum()

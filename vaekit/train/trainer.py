@@ -3,8 +3,9 @@
 Data that fits in memory stays one tensor; each epoch draws a permutation and slices
 batches with ``index_select`` (no per-sample Python, no DataLoader); data on disk streams
 batch by batch (``vaekit.train.streaming``), and under torchrun each process trains on its shard
-of every batch with DDP (``vaekit.train.distributed``). The plain MLP VAE's step uses
-hand-derived gradients (``vaekit.train.fast_step``); every other model and objective, autograd.
+of every batch with DDP (``vaekit.train.distributed``). Every step is the same: the objective's
+terms, ``loss.backward()``, the optimiser; for the plain MLP VAE the loss's backward is
+hand-derived (``vaekit.train.fast_step``), for every other model and objective it is autograd's.
 Every epoch ends with a validation ELBO, a line in ``metrics.jsonl`` and an atomic checkpoint, so
 training can stop early on a plateau, keep the best model, and resume after a crash to
 the same result as an uninterrupted run: the random generators are part of the
@@ -34,7 +35,7 @@ from vaekit.io.serialization import load_checkpoint, load_tensors, save_checkpoi
 from vaekit.model.module import VAEModule
 from vaekit.train.acceleration import step_forward
 from vaekit.train.distributed import SINGLE_PROCESS, World
-from vaekit.train.fast_step import mlp_elbo_step
+from vaekit.train.fast_step import fast_elbo
 from vaekit.train.objectives import elbo_loss, training_loss
 from vaekit.train.regularizers import Regularizer
 from vaekit.train.streaming import RowSource, epoch_batches
@@ -119,7 +120,7 @@ class Trainer:
         self.optimizer = make_optimizer(module, config.lr)
         self.world = World.current()
         self.forward = step_forward(module, config.precision, config.compile, self.world)
-        self.hand_step = mlp_elbo_step(module, config, self.world)  # None where autograd is needed
+        self.fast = fast_elbo(module, config, self.world)  # None where autograd's gradients are needed
         self.order_gen = torch.Generator().manual_seed(config.seed)
         noise_seed = self.world.noise_seed(config.seed + 1)  # each process draws its own noise
         self.noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
@@ -203,14 +204,11 @@ class Trainer:
             progress = epoch - 1 + batch.start / n  # fractional epochs done, for the schedules
             for group in optimizer.param_groups:
                 group["lr"] = scheduled_lr(cfg, progress)
-            if self.hand_step is not None and mb is None:
-                beta = cfg.beta * self.regularizer.kl_weight(progress)
-                terms = self.hand_step(xb, beta, self.noise_gen, batch.weight)  # writes the gradients
-            else:
-                terms = self.forward(training_loss, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen,
-                                     regularizer=self.regularizer, epoch=progress, estimator=cfg.grad_estimator)
-                optimizer.zero_grad(set_to_none=True)
-                (terms.loss if batch.weight == 1.0 else terms.loss * batch.weight).backward()
+            terms = self.forward(training_loss, xb, mb, cfg.beta, cfg.iw_samples, self.noise_gen,
+                                 regularizer=self.regularizer, epoch=progress, estimator=cfg.grad_estimator,
+                                 fast=self.fast)
+            optimizer.zero_grad(set_to_none=True)  # backward then hands each fresh gradient over without a copy
+            (terms.loss if batch.weight == 1.0 else terms.loss * batch.weight).backward()
             optimizer.step()
             if batch.count:
                 with torch.no_grad():

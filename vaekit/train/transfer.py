@@ -94,12 +94,12 @@ def load_pretrained(module: VAEModule, source: str | Path) -> TransferReport:
 
 
 def _layer(name: str) -> str:
-    """The module that owns a tensor: 'encoder.1.0.weight' -> 'encoder.1.0'."""
+    """The module that owns a tensor: 'encoder.layers.0.weight' -> 'encoder.layers.0'."""
     return name.rpartition(".")[0]
 
 
 def _prefixes(name: str) -> list[str]:
-    """'encoder.1.0.weight' -> ['encoder', 'encoder.1', 'encoder.1.0', 'encoder.1.0.weight']."""
+    """'encoder.layers.0.weight' -> ['encoder', 'encoder.layers', 'encoder.layers.0', 'encoder.layers.0.weight']."""
     parts = name.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 

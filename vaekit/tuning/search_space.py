@@ -30,7 +30,7 @@ from vaekit.errors import ConfigError
 LAYER_KEYS = ("width", "depth")
 #: What each likelihood's ELBO is a (log-)probability of; only one kind can be compared.
 SCORED_DATA = {"bernoulli": "binarised pixels", "gaussian": "standardised values",
-               "logistic": "8-bit pixels", "categorical": "8-bit pixels"}
+               "logistic": "8-bit pixels", "categorical": "8-bit pixels", "logistic_mixture": "8-bit pixels"}
 
 
 def default_space(data: Dataset) -> dict[str, Any]:

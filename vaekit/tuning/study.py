@@ -4,7 +4,8 @@ Every trial trains a ``VAE`` on the same training split and is scored on the sam
 validation split (validation ELBO by default). The validation ELBO of each epoch is
 reported to Optuna, so a pruner stops trials that fall behind. The study lives in an
 RDB storage: by default ``OUT/study.db`` (SQLite, nothing to set up); any URL Optuna
-supports lets workers on many machines share one study. A study is never restarted:
+supports lets workers on many machines share one study (PostgreSQL through psycopg 3, which
+``pip install 'vaekit[postgres]'`` installs). A study is never restarted:
 running the same command again continues it, and workers send heartbeats, so a trial
 whose worker died is marked failed after twice ``heartbeat`` seconds and tried again.
 
@@ -24,7 +25,7 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ NLL_SAMPLES = 100
 POLL_S = 0.5
 LIVE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+#: vaekit's extras that install a database driver, and the package each holds, by the module SQLAlchemy imports.
+DRIVER_EXTRAS = {"psycopg": ("vaekit[postgres]", "psycopg[binary]")}
 
 
 class _Surplus(Exception):
@@ -76,7 +79,7 @@ def open_study(url: str, name: str, objective: str, pruner: str = "median", hear
         study = optuna.create_study(storage=storage, study_name=name, direction=OBJECTIVES[objective],
                                     pruner=make_pruner(pruner), load_if_exists=True)
     except ImportError as err:
-        raise ConfigError(f"--storage {shown}: its database driver is not installed ({err})") from None
+        raise ConfigError(f"--storage {shown}: {_missing_driver(err)}") from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"--storage {shown} cannot be opened: {reason}") from None
@@ -111,6 +114,20 @@ def _storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages.RDB
                 raise
             time.sleep(0.2 * attempt)
             attempt += 1
+
+
+def _missing_driver(err: ImportError) -> str:
+    """What to install for a database driver SQLAlchemy could not import (Optuna re-raises it without the name)."""
+    cause = err
+    while cause.name is None and isinstance(cause.__cause__, ImportError):
+        cause = cause.__cause__
+    module = cause.name or str(err)
+    if module in DRIVER_EXTRAS:
+        extra, package = DRIVER_EXTRAS[module]
+        fix = f"install vaekit's extra {extra} (or just the driver: pip install '{package}')"
+    else:
+        fix = f"install the package that provides {module!r}"
+    return f"its database driver, the Python module {module!r}, is not installed; {fix}"
 
 
 def _redacted(url: str) -> str:
@@ -276,6 +293,20 @@ def _write_plots(study: optuna.Study, out: Path) -> list[Path]:
     return paths
 
 
+@contextlib.contextmanager
+def _new_folders_removed_on_failure(out: Path) -> Iterator[None]:
+    """Create ``out`` (and missing parents); if the block fails, remove those it created that are still empty."""
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):  # not empty: something else wrote there, keep it
+                folder.rmdir()
+        raise
+
+
 def tune(data: Dataset, out: str | Path, *, trials: int = 20, timeout: float | None = None,
          storage: str | None = None, study_name: str = "vaekit", space: SearchSpace | None = None,
          base: Mapping[str, Any] | None = None, objective: str = "elbo", pruner: str = "median",
@@ -294,8 +325,8 @@ def tune(data: Dataset, out: str | Path, *, trials: int = 20, timeout: float | N
     base = dict(base or {})
     train, val = split(data, val_fraction, base.get("seed", 0))
     trial_objective = TrialObjective(train, val, space, base, objective, trials)
-    out.mkdir(parents=True, exist_ok=True)
-    study = open_study(storage or default_storage(out), study_name, objective, pruner, heartbeat)
+    with _new_folders_removed_on_failure(out):  # the default storage lives in OUT, so OUT comes first
+        study = open_study(storage or default_storage(out), study_name, objective, pruner, heartbeat)
     atomic.write_text(out / "space.json", json.dumps(space.entries, indent=2) + "\n")
     run_trials(study, trial_objective, trials, timeout, quiet)
     return write_results(study, trial_objective, out)
