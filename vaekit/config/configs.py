@@ -82,7 +82,8 @@ class ModelConfig:
     column_types: tuple[str, ...] = option(
         None, f"likelihood mixed: column types ({', '.join(COLUMN_TYPES)}) instead of detected ones, by "
         "column name (COL=TYPE on the command line, repeated) or one for each column",
-        flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True, config_default=())
+        flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True,
+        type_doc="mapping of str to str, or sequence of str", config_default=())
     mixture_components: int = option(10, "likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
                                      "RGB-coupled, for 8-bit pixels): components per pixel", type=int, at_least=1,
                                      metavar="K")

@@ -94,6 +94,8 @@ class Option:
     metavar: str | None = None
     parse_word: Callable[[str], Any] | None = None
     repeat: bool = False
+    #: The type as the docstring names it, where :attr:`type` does not say it (a value checked elsewhere).
+    type_doc: str = ""
     #: The configuration field it sets (``section`` "model" or "train"; "" for none) and the value a
     #: configuration holds when built without it, where that differs from ``default`` (configurations
     #: hold resolved values: ``likelihood="auto"`` becomes "bernoulli" or "gaussian").
@@ -196,14 +198,15 @@ class Option:
                 pass
         raise argparse.ArgumentTypeError(f"expected {self._kind()}, got {word!r}")
 
-
     # -- documentation -------------------------------------------------------------------------------
     def doc_type(self) -> str:
         """numpydoc's type of the parameter, e.g. ``{"mlp", "conv"}`` or ``int or "auto"``."""
-        if self.choices:
+        if self.type_doc:
+            text = self.type_doc
+        elif self.choices:
             text = "{" + ", ".join(repr(c) for c in (("auto",) if self.auto else ()) + self.choices) + "}"
         else:
-            base = {int: "int", float: "float", str: "str", bool: "bool", None: "object"}[self.type]
+            base = {int: "int", float: "float", str: "str", bool: "bool"}[self.type]
             text = f"tuple of {base}" if self.nargs else base
             if self.auto:
                 text += " or 'auto'"
