@@ -177,17 +177,6 @@ def test_choices_on_the_command_line_are_the_implemented_ones():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_vae_parameters_are_the_config_fields():
-    """`--preset` tells VAE parameters from other options by the config fields (without importing
-    torch): every VAE parameter but ``verbose`` must be a field, as the rule for adding one says."""
-    from vaekit.config.configs import ModelConfig, TrainConfig, estimator_params
-    from vaekit.estimator import VAE
-
-    from_data = {"input_shape", "n_categories"}  # fields that come from the data, not from a parameter
-    fields = {*estimator_params(ModelConfig), *estimator_params(TrainConfig)} - from_data
-    assert set(VAE._get_param_names()) == fields | {"verbose"}
-
-
 def test_a_table_of_zeros_and_ones_trains_with_bernoulli(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", (rng.random((200, 64)) < 0.3).astype(np.uint8))  # binarised rows, as MNIST ships
@@ -211,3 +200,17 @@ def test_images_on_another_scale_than_training_are_refused(run_dir, tmp_path, va
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vaekit: error:") and message in lines[0], proc.stderr
+
+
+def test_labels_belong_to_data_and_test_has_its_own(tmp_path):
+    """--labels go with DATA (60 images), --test-labels with TEST (20): each checked against its own data."""
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 60), ("test", 20)):
+        np.save(tmp_path / f"{name}.npy", rng.random((n, 1, 6, 6)).astype(np.float32))
+        np.save(tmp_path / f"{name}_labels.npy", rng.integers(0, 3, n))
+    data = [str(tmp_path / "train.npy"), "--labels", str(tmp_path / "train_labels.npy"), "--test",
+            str(tmp_path / "test.npy")]
+    assert main(["train", *data, "--out", str(tmp_path / "a"), *FAST]) == 0
+    assert main(["train", *data, "--test-labels", str(tmp_path / "test_labels.npy"), "--out", str(tmp_path / "b"),
+                 *FAST]) == 0
+    assert (tmp_path / "b" / "test_metrics.json").is_file()

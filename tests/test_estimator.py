@@ -158,8 +158,11 @@ def test_tables_are_standardised_and_mapped_back():
 
 def test_sklearn_conventions(images):
     vae = vaekit.VAE(latent_dim=3, epochs=1)
-    clone(vae)
-    assert vae.get_params()["latent_dim"] == 3
+    assert clone(vae).get_params() == vae.get_params() and vae.get_params()["latent_dim"] == 3
+    assert clone(vae).set_params(epochs=7).get_params()["epochs"] == 7 and vae.epochs == 1
+    assert repr(vae) == "VAE(epochs=1, latent_dim=3)"  # scikit-learn reads the declared defaults
+    with pytest.raises(TypeError, match="unexpected keyword argument 'latent_dims'"):
+        vaekit.VAE(latent_dims=3)
     pipe = make_pipeline(FunctionTransformer(lambda x: x.reshape(len(x), -1)), vaekit.VAE(latent_dim=2, epochs=1,
                                                                                           hidden=(16,)))
     assert pipe.fit_transform(images.x).shape == (images.n, 2)

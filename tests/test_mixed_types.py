@@ -79,5 +79,5 @@ def test_values_a_column_type_cannot_hold_are_refused(fitted):
         vaekit.impute(vae, holey.assign(category=holey["category"].replace(30.0, 40.0)))
     with pytest.raises(DataError, match="positive"):
         vaekit.impute(vae, holey.assign(positive=-holey["positive"]))
-    with pytest.raises(ConfigError, match="mixed likelihood only"):
+    with pytest.raises(ConfigError, match="column_types: only with likelihood='mixed'"):
         vaekit.VAE(column_types={"real": "real"}, epochs=1).fit(holey)

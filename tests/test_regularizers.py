@@ -102,17 +102,17 @@ def test_total_correlation_of_an_independent_code_is_about_zero_and_of_a_depende
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"beta": -1.0}, "--beta must be non-negative"),
-    ({"capacity": 25.0}, "--capacity needs a schedule"),
-    ({"capacity": 25.0, "capacity_epochs": 10.0, "beta": 4.0}, "--capacity replaces --beta"),
-    ({"capacity_epochs": 10.0}, "--capacity-epochs needs --capacity"),
-    ({"kl_schedule": "linear"}, "needs --kl-warmup"),
-    ({"kl_warmup": 5.0}, "--kl-warmup needs --kl-schedule"),
-    ({"kl_schedule": "sigmoid", "kl_warmup": 1.0}, "--kl-schedule must be one of"),
-    ({"free_bits": -0.5}, "--free-bits must be non-negative"),
-    ({"tc_beta": -1.0}, "--tc-beta must be non-negative"),
-    ({"free_bits": 0.5, "iw_samples": 5}, "does not combine with --iw-samples"),
-    ({"grad_estimator": "reinforce"}, "--grad-estimator must be one of"),
+    ({"beta": -1.0}, "beta must be non-negative"),
+    ({"capacity": 25.0}, "capacity needs a schedule"),
+    ({"capacity": 25.0, "capacity_epochs": 10.0, "beta": 4.0}, "capacity replaces beta"),
+    ({"capacity_epochs": 10.0}, "capacity_epochs needs capacity"),
+    ({"kl_schedule": "linear"}, "needs kl_warmup"),
+    ({"kl_warmup": 5.0}, "kl_warmup needs a kl_schedule"),
+    ({"kl_schedule": "sigmoid", "kl_warmup": 1.0}, "unknown kl_schedule 'sigmoid'; choose one of"),
+    ({"free_bits": -0.5}, "free_bits must be non-negative"),
+    ({"tc_beta": -1.0}, "tc_beta must be non-negative"),
+    ({"free_bits": 0.5, "iw_samples": 5}, "does not combine with iw_samples"),
+    ({"grad_estimator": "reinforce"}, "unknown grad_estimator 'reinforce'; choose one of"),
 ])
 def test_misconfiguration_is_a_clear_error(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -122,8 +122,8 @@ def test_misconfiguration_is_a_clear_error(kwargs, message):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"prior": "vamp", "free_bits": 0.5}, "--free-bits needs a per-dimension KL"),
-    ({"ladder": (3,), "tc_beta": 5.0}, "--tc-beta needs one stochastic layer"),
+    ({"prior": "vamp", "free_bits": 0.5}, "free_bits needs a per-dimension KL"),
+    ({"ladder": (3,), "tc_beta": 5.0}, "tc_beta needs one stochastic layer"),
     ({"ladder": (3,), "iw_samples": 3, "grad_estimator": "dreg"}, "needs one stochastic layer"),
 ])
 def test_levers_that_need_a_flat_gaussian_model_refuse_others(kwargs, message):

@@ -61,7 +61,7 @@ def test_training_and_evaluation_compute_the_same_function():
 def test_config_checks():
     with pytest.raises(ConfigError, match="res_blocks must be at least 1"):
         resnet((1, 8, 8), res_blocks=0)
-    with pytest.raises(ConfigError, match="resnet model needs images"):
+    with pytest.raises(ConfigError, match="model=.resnet. needs images"):
         ModelConfig(input_shape=(10,), arch="resnet")
     with pytest.raises(ConfigError, match="ladder"):
         resnet((1, 8, 8), ladder=(2,))

@@ -105,7 +105,7 @@ def test_bad_transfer_settings_fail_clearly(source, digits):
         vaekit.VAE.from_pretrained(source, latent_dim=6, epochs=1).fit(digits)
     with pytest.raises(ConfigError, match="'nowhere' matches no parameter"):
         vaekit.VAE.from_pretrained(source, freeze=("nowhere",), epochs=1).fit(digits)
-    with pytest.raises(ConfigError, match="needs --init-from"):
+    with pytest.raises(ConfigError, match="freeze needs init_from"):
         vaekit.VAE(freeze=("decoder",), epochs=1).fit(digits)
     with pytest.raises(ConfigError, match="re-initialised weights random"):
         vaekit.VAE.from_pretrained(source, freeze=("decoder",), epochs=1).fit(np.zeros((50, 1, 10, 10)))

@@ -20,11 +20,22 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 
-from vaekit.config.column_types import ColumnTypesSpec, column_layout
-from vaekit.config.configs import ModelConfig, RunConfig, TrainConfig, estimator_params, versions
+from vaekit.config.column_types import column_layout
+from vaekit.config.configs import (
+    OPTIONS,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    check_params,
+    config_fields,
+    config_params,
+    resolve_auto,
+    versions,
+)
+from vaekit.config.options import parameters_doc, stored_init
 from vaekit.config.presets import preset_params
 from vaekit.data import Dataset, from_array
-from vaekit.data.missing import observed_mask, resolve_mask_input, zero_filled
+from vaekit.data.missing import observed_mask, zero_filled
 from vaekit.data.out_of_core import is_out_of_core
 from vaekit.data.preprocessing import Preprocessor, fixed_binarization
 from vaekit.data.validate import first_non_binary
@@ -38,11 +49,6 @@ from vaekit.train.trainer import EpochCallback, Trainer, mean_elbo, resolve_devi
 from vaekit.train.transfer import apply_transfer
 
 DataLike = np.ndarray | pd.DataFrame | Dataset
-
-
-def _config_kwargs(section: type, params: dict[str, Any]) -> dict[str, Any]:
-    """The estimator parameters that a config dataclass has a field for."""
-    return {field: params[name] for name, field in estimator_params(section).items() if name in params}
 
 
 def as_dataset(X: DataLike, allow_missing: bool = False) -> Dataset:
@@ -77,29 +83,22 @@ def _result_dtype(dtype: np.dtype) -> type:
     return np.float64 if dtype == np.float64 else np.float32
 
 
-def resolve_likelihood(likelihood: str, kind: str) -> str:
-    return ("bernoulli" if kind == "image" else "gaussian") if likelihood == "auto" else likelihood
-
-
-def resolve_binarize(binarize: str, likelihood: str, kind: str) -> str:
-    if binarize == "auto":
-        return "dynamic" if likelihood == "bernoulli" and kind == "image" else "none"
-    if binarize != "none" and likelihood != "bernoulli":
-        raise ConfigError(f"--binarize {binarize} only makes sense with the bernoulli likelihood")
-    return binarize
-
-
 class VAE(TransformerMixin, BaseEstimator):
-    """A variational autoencoder for images or tables.
+    __doc__ = f"""A variational autoencoder for images or tables.
 
-    Parameters mirror ``vaekit train``'s flags. ``likelihood="auto"`` picks Bernoulli for
-    images and Gaussian for tables (``"bernoulli"`` also fits tables of 0s and 1s);
-    ``binarize="auto"`` resamples binary images every epoch ("dynamic") when the likelihood is Bernoulli.
+Its parameters are ``vaekit train``'s options (``latent_dim`` is ``--latent-dim``), each declared once
+with its default, help and checks in ``vaekit.config.configs``. ``__init__`` only stores them, as
+scikit-learn's conventions ask; ``fit`` checks them and resolves each ``"auto"`` from the data
+(``likelihood="bernoulli"`` also fits tables of 0s and 1s).
 
-    Inputs follow scikit-learn's rules: arrays are checked with its ``check_array`` (NaN
-    marks a missing value), ``transform`` refuses another number of features than ``fit``
-    saw, and float64 data gives float64 results (anything else float32).
-    """
+Inputs follow scikit-learn's rules: arrays are checked with its ``check_array`` (NaN marks a
+missing value), ``transform`` refuses another number of features than ``fit`` saw, and float64
+data gives float64 results (anything else float32).
+
+{parameters_doc(OPTIONS.values())}
+"""
+
+    __init__ = stored_init({name: spec.default for name, spec in OPTIONS.items()}, "VAE")
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -107,110 +106,18 @@ class VAE(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def __init__(
-        self,
-        model: str = "mlp",
-        hidden: tuple[int, ...] = (400,),
-        channels: tuple[int, ...] = (32, 64),
-        latent_dim: int = 20,
-        likelihood: str = "auto",
-        prior: str = "normal",
-        prior_components: int | None = None,
-        ladder: tuple[int, ...] = (),
-        binarize: str = "auto",
-        mask_input: bool | str = "auto",
-        column_types: ColumnTypesSpec = None,
-        mixture_components: int = 10,
-        res_width: int = 32,
-        res_blocks: int = 1,
-        res_stages: int = 2,
-        epochs: int = 50,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        lr_schedule: str = "constant",
-        beta: float = 1.0,
-        iw_samples: int = 1,
-        grad_estimator: str = "standard",
-        kl_schedule: str = "constant",
-        kl_warmup: float = 0.0,
-        free_bits: float = 0.0,
-        capacity: float | None = None,
-        capacity_epochs: float = 0.0,
-        capacity_gamma: float = 1000.0,
-        tc_beta: float | None = None,
-        val_fraction: float = 0.1,
-        patience: int = 10,
-        seed: int = 0,
-        device: str = "auto",
-        precision: str = "fp32",
-        compile: bool = False,
-        workers: int = 0,
-        verbose: bool = False,
-        init_from: str | Path | None = None,
-        freeze: tuple[str, ...] = (),
-    ) -> None:
-        self.model = model
-        self.hidden = hidden
-        self.channels = channels
-        self.latent_dim = latent_dim
-        self.likelihood = likelihood
-        self.prior = prior
-        self.prior_components = prior_components
-        self.ladder = ladder
-        self.binarize = binarize
-        self.mask_input = mask_input
-        self.column_types = column_types
-        self.mixture_components = mixture_components
-        self.res_width = res_width
-        self.res_blocks = res_blocks
-        self.res_stages = res_stages
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.beta = beta
-        self.iw_samples = iw_samples
-        self.grad_estimator = grad_estimator
-        self.kl_schedule = kl_schedule
-        self.kl_warmup = kl_warmup
-        self.free_bits = free_bits
-        self.capacity = capacity
-        self.capacity_epochs = capacity_epochs
-        self.capacity_gamma = capacity_gamma
-        self.tc_beta = tc_beta
-        self.val_fraction = val_fraction
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.workers = workers
-        self.verbose = verbose
-        self.init_from = init_from
-        self.freeze = freeze
-
     # -- configuration -------------------------------------------------------------------------
     def _run_config(self, data: Dataset, has_missing: bool = False) -> RunConfig:
-        params = self.get_params()
-        params["likelihood"] = resolve_likelihood(self.likelihood, data.kind)
-        params["binarize"] = resolve_binarize(self.binarize, params["likelihood"], data.kind)
-        params["mask_input"] = resolve_mask_input(self.mask_input, has_missing)
-        params.update(column_layout(params["likelihood"], data.kind, data.x, data.columns, self.column_types))
-        model = ModelConfig(input_shape=tuple(data.shape), **_config_kwargs(ModelConfig, params))
-        train = TrainConfig(**_config_kwargs(TrainConfig, params))
-        return RunConfig(model=model, train=train, data={"source": data.source, "kind": data.kind},
-                         versions=versions())
+        params = resolve_auto(check_params(self.get_params()), kind=data.kind, rows=data.n, has_missing=has_missing)
+        model, train = config_fields(params)
+        model.update(column_layout(params["likelihood"], data.kind, data.x, data.columns, params["column_types"]))
+        return RunConfig(model=ModelConfig(input_shape=tuple(data.shape), **model), train=TrainConfig(**train),
+                         data={"source": data.source, "kind": data.kind}, versions=versions())
 
     @classmethod
     def from_config(cls, config: RunConfig, **overrides: Any) -> VAE:
         """An unfitted estimator with the parameters a run was trained with."""
-        names = set(cls._get_param_names())
-        params = {}
-        for section in (config.model, config.train):
-            for name, field in estimator_params(type(section)).items():
-                if name in names:
-                    params[name] = getattr(section, field)
-        return cls(**{**params, **overrides})
+        return cls(**{**config_params(config), **overrides})
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> VAE:

@@ -19,6 +19,7 @@ import signal
 import sys
 from types import ModuleType
 
+from vaekit.cli.common import in_flags
 from vaekit.errors import VaekitError
 from vaekit.version import __version__
 
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader left early (`vaekit dims RUN DATA | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail again
         return 128 + signal.SIGPIPE
-    except VaekitError as err:
-        print(f"vaekit: error: {err}", file=sys.stderr)
+    except VaekitError as err:  # the library names parameters (epochs); the command line, flags (--epochs)
+        print(f"vaekit: error: {in_flags(err, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("vaekit: interrupted", file=sys.stderr)

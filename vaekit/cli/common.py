@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from vaekit.config.options import GROUPS, Option, OptionError, as_word
 from vaekit.data import BUILTIN_DATASETS
 from vaekit.errors import VaekitError
 
@@ -34,6 +36,64 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
     return sub.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
 
 
+def add_option_flags(parser: argparse.ArgumentParser, options: Iterable[Option]) -> None:
+    """A flag for each option that has one, in its group, with its type, choices, help and default.
+
+    The flags record only what the user typed (argparse's SUPPRESS default; the help shows the
+    option's default), so :func:`given_options` tells an explicit ``--lr 1e-3`` from the default,
+    and presets or the imputation defaults can fill what was not given.
+    """
+    groups: dict[str, Any] = {}
+    for spec in options:
+        if not spec.cli_flag:
+            continue
+        if spec.group not in groups:
+            groups[spec.group] = parser.add_argument_group(GROUPS[spec.group])
+        groups[spec.group].add_argument(spec.cli_flag, dest=spec.name, default=argparse.SUPPRESS,
+                                        help=_flag_help(spec), **_flag_kind(spec))
+    parser.set_defaults(option_specs={spec.name: spec for spec in options if spec.cli_flag})
+
+
+def _flag_kind(spec: Option) -> dict[str, Any]:
+    if spec.type is bool and not spec.auto:
+        return {"action": "store_true"}
+    kind: dict[str, Any] = {"type": spec.parse, "metavar": spec.metavar}
+    if spec.auto and not spec.choices and spec.type is not bool:
+        kind["metavar"] = f"{spec.metavar or spec.name.upper()}|auto"
+    if spec.choices:
+        kind["choices"] = (*(("auto",) if spec.auto else ()), *spec.choices)
+    elif spec.type is bool:
+        kind["metavar"] = "{auto,yes,no}" if spec.auto else "{yes,no}"
+    if spec.nargs:
+        kind["nargs"] = spec.nargs
+    if spec.repeat:
+        kind["action"] = "append"
+    return kind
+
+
+def _flag_help(spec: Option) -> str:
+    shown = "" if spec.default is None or spec.default is False else f" (default: {as_word(spec.default) or 'none'})"
+    return (spec.help + shown).replace("%", "%%")
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line (by :func:`add_option_flags`' flags), as parameter values."""
+    given = {}
+    for name, spec in getattr(args, "option_specs", {}).items():
+        if hasattr(args, name):
+            value = getattr(args, name)
+            given[name] = dict(value) if spec.repeat else tuple(value) if spec.nargs else value
+    return given
+
+
+def in_flags(err: VaekitError, args: argparse.Namespace) -> str:
+    """An error's message as the command line says it: the options it names, by their flags."""
+    specs = getattr(args, "option_specs", {})
+    if isinstance(err, OptionError) and specs:
+        return err.worded(lambda name: specs[name].cli_flag if name in specs else name)
+    return str(err)
+
+
 def data_help() -> str:
     builtins = ", ".join(BUILTIN_DATASETS)
     return f"a built-in dataset ({builtins}) or a path: .npy/.npz, .csv/.parquet, an image folder, or IDX"
@@ -59,13 +119,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def load_data(spec: str, args: argparse.Namespace, allow_missing: bool | None = None) -> Dataset:
-    """DATA as the reading options say; ``allow_missing`` overrides ``--allow-missing``."""
+def load_data(spec: str, args: argparse.Namespace, allow_missing: bool | None = None,
+              labels_from: str = "labels") -> Dataset:
+    """Data as the reading options say; ``allow_missing`` overrides ``--allow-missing``.
+
+    ``labels_from`` names the option that holds this data's labels file: DATA's is ``--labels``; other
+    data has its own (``vaekit train --test-labels``), since labels belong to one data set.
+    """
     from vaekit.data import load_dataset
 
     allow = args.allow_missing if allow_missing is None else allow_missing
-    return load_dataset(spec, labels=args.labels, label_column=args.label_column, resize=args.resize,
-                        mmap=args.mmap, allow_missing=allow)
+    return load_dataset(spec, labels=getattr(args, labels_from), label_column=args.label_column,
+                        resize=args.resize, mmap=args.mmap, allow_missing=allow)
 
 
 def load_run_and_data(args: argparse.Namespace) -> tuple[VAE, Dataset]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
+from vaekit.config.presets import IMPUTATION_SAMPLES
 from vaekit.data import Dataset
 from vaekit.errors import VaekitError
 from vaekit.io import atomic
@@ -53,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILLED", help="the completed table: .csv or .parquet")
     p.add_argument("--multiple", type=int, metavar="M",
                    help="write M completed tables drawn from the conditional distribution instead of one")
-    p.add_argument("--iw-samples", type=int, default=1000, metavar="K",
-                   help="importance samples per row (more: closer to the exact conditional)")
+    p.add_argument("--iw-samples", type=int, default=IMPUTATION_SAMPLES.default, metavar="K",
+                   help=IMPUTATION_SAMPLES.help)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from vaekit.config.options import OptionError
 from vaekit.errors import ConfigError, DataError
 
 COLUMN_TYPES = ("real", "positive", "count", "binary", "categorical")
@@ -36,6 +37,7 @@ DISCRETE_TYPES = ("binary", "categorical")
 MAX_DETECTED_CATEGORIES = 10
 
 ColumnTypesSpec = Mapping[str, str] | Sequence[str] | None
+ONLY_MIXED = "column_types: only with likelihood='mixed'"
 
 
 def detect_column_type(values: np.ndarray) -> str:
@@ -68,12 +70,14 @@ def resolve_column_types(x: np.ndarray, columns: Sequence[str], spec: ColumnType
     if spec is not None and not isinstance(spec, Mapping):
         types = tuple(spec)
         if len(types) != len(columns):
-            raise ConfigError(f"column_types lists {len(types)} types for a table of {len(columns)} columns")
+            raise OptionError(f"column_types lists {len(types)} types for a table of {len(columns)} columns",
+                              "column_types")
     else:
         overrides = dict(spec or {})
         unknown = sorted(set(overrides) - set(columns))
         if unknown:
-            raise ConfigError(f"column_types names unknown columns {unknown}; the columns are {list(columns)}")
+            raise OptionError(f"column_types names unknown columns {unknown}; the columns are {list(columns)}",
+                              "column_types")
         types = tuple(overrides.get(c) or detect_column_type(x[:, j]) for j, c in enumerate(columns))
     bad = [t for t in types if t not in COLUMN_TYPES]
     if bad:
@@ -163,7 +167,7 @@ def check_column_layout(likelihood: str, input_shape: tuple[int, ...], column_ty
     types, ks = tuple(column_types), tuple(int(k) for k in n_categories)
     if likelihood != "mixed":
         if types or ks:
-            raise ConfigError("column types apply to the mixed likelihood only; use likelihood mixed")
+            raise OptionError(ONLY_MIXED, "column_types", "likelihood")
         return types, ks
     if len(input_shape) != 1 or len(types) != input_shape[0] or len(ks) != len(types):
         raise ConfigError(f"the mixed likelihood needs a type and a category count for each of the table's "
@@ -181,7 +185,7 @@ def column_layout(likelihood: str, kind: str, x: np.ndarray, columns: Sequence[s
     """The ``column_types`` and ``n_categories`` a model configuration needs (empty unless ``mixed``)."""
     if likelihood != "mixed":
         if spec:
-            raise ConfigError("column_types apply to the mixed likelihood only; set likelihood='mixed'")
+            raise OptionError(ONLY_MIXED, "column_types", "likelihood")
         return {"column_types": (), "n_categories": ()}
     if kind != "table":
         raise ConfigError("the mixed likelihood is for tables; images use bernoulli, logistic or categorical")

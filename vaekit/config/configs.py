@@ -3,20 +3,28 @@
 ``ModelConfig`` fixes the network's architecture, so a weights file plus its
 ``ModelConfig`` rebuild the model exactly. ``TrainConfig`` says how it was trained.
 Both are validated on construction, so a bad value fails before any work is done.
+
+Each field that is an option is declared here, once, with :func:`~vaekit.config.options.option`:
+its default, help text and checks. :data:`OPTIONS` collects them; ``vaekit.VAE``'s parameters,
+``vaekit train``'s flags and ``VAEImputer`` are built from it. Adding an option means adding a
+field here (and using it where the model or the trainer needs it), nothing else.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vaekit.config.column_types import check_column_layout
+from vaekit.config.column_types import COLUMN_TYPES, check_column_layout, parse_column_type
+from vaekit.config.options import Option, OptionError, check_fields, field_options, option
 from vaekit.errors import ConfigError
 
-# This module imports nothing heavy (no torch): the command line builds its options from the
-# names below and from the fields of the dataclasses, and ``vaekit --help`` must stay fast.
+# This module imports nothing heavy (no torch): the command line builds its flags from the
+# options declared below, and ``vaekit --help`` must stay fast.
 # The modules that implement each choice import their names from here.
 ARCHITECTURES = ("mlp", "conv", "resnet")
 BINARIZE_MODES = ("none", "static", "dynamic")
@@ -33,201 +41,192 @@ KL_SCHEDULES = ("constant", "linear", "cyclical")
 LR_SCHEDULES = ("constant", "cosine")
 #: Gradient estimators of the (importance-weighted) bound; see ``vaekit.train.objectives.iwae_loss``.
 GRAD_ESTIMATORS = ("standard", "stl", "dreg")
-#: Config fields whose estimator parameter has another name (``VAE(model="conv")`` sets ``arch``).
-PARAM_NAMES = {"arch": "model"}
+#: Choices that need images (channels, height, width), and the one to use for tables instead.
+IMAGES_ONLY = {"model": ("conv", "resnet"), "likelihood": ("logistic_mixture",)}
+TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
+#: What ``--freeze`` accepts (``vaekit.train.transfer`` matches the patterns).
+FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
+               "'encoder.layers.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.layers.0' "
+               "is one layer")
+#: Gradient updates that ``epochs="auto"`` trains for: a table of a few hundred rows needs many passes.
+AUTO_UPDATES = 4000
 
 
 @dataclass
 class ModelConfig:
     """Architecture: what goes in, how it is encoded, what comes out."""
 
+    #: From the data, as are ``n_categories`` and (for ``likelihood="mixed"``) the resolved ``column_types``.
     input_shape: tuple[int, ...]
-    arch: str = "mlp"
-    hidden: tuple[int, ...] = (400,)
-    channels: tuple[int, ...] = (32, 64)
-    latent_dim: int = 20
-    likelihood: str = "bernoulli"
-    prior: str = "normal"
-    #: Mixture components (mog) or pseudo-inputs (vamp) of the prior; None = the prior's default.
-    prior_components: int | None = None
-    #: Sizes of extra stochastic layers above z, bottom to top (ladder-style top-down inference).
-    ladder: tuple[int, ...] = ()
-    #: Feed the observation mask to the encoder as extra inputs (for data with missing entries).
-    mask_input: bool = False
-    #: The mixed likelihood's type of each column and its number of categories (0 if not categorical).
-    column_types: tuple[str, ...] = ()
+    arch: str = option("mlp", "mlp for any data; conv for images of any size; resnet, residual conv networks "
+                       "for images", name="model", type=str, choices=ARCHITECTURES)
+    hidden: tuple[int, ...] = option((400,), "hidden layer widths (encoder order; the decoder mirrors them)",
+                                     type=int, nargs="+", at_least=1, metavar="N")
+    channels: tuple[int, ...] = option((32, 64), "conv only: channels of each stride-2 conv layer", type=int,
+                                       nargs="+", at_least=1, metavar="C")
+    latent_dim: int = option(20, "size of the latent code z", type=int, at_least=1)
+    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
+                             "categorical model 8-bit pixels exactly; mixed gives each column of a table a "
+                             "likelihood of its type", type=str, choices=LIKELIHOOD_NAMES, auto=True,
+                             config_default="bernoulli")
+    prior: str = option("normal", "p(z): normal N(0, I); mog, a learned Gaussian mixture; vamp, VampPrior",
+                        type=str, choices=PRIOR_NAMES)
+    prior_components: int | None = option(None, "mixture components (mog, default 10) or pseudo-inputs (vamp, "
+                                          "default 100)", type=int, at_least=1, metavar="K")
+    ladder: tuple[int, ...] = option((), "sizes of extra stochastic layers above z, bottom to top (ladder-style "
+                                     "top-down inference), e.g. 16 above a 32-dimensional z", type=int,
+                                     nargs="*", at_least=1, metavar="N")
+    mask_input: bool = option("auto", "feed the mask of observed entries to the encoder as extra inputs "
+                              "(auto: when the training data has missing entries)", type=bool, auto=True,
+                              config_default=False)
+    column_types: tuple[str, ...] = option(
+        None, f"likelihood mixed: column types ({', '.join(COLUMN_TYPES)}) instead of detected ones, by "
+        "column name (COL=TYPE on the command line, repeated) or one for each column",
+        flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True,
+        type_doc="mapping of str to str, or sequence of str", config_default=())
+    mixture_components: int = option(10, "likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
+                                     "RGB-coupled, for 8-bit pixels): components per pixel", type=int, at_least=1,
+                                     metavar="K")
+    res_width: int = option(32, "model resnet (residual conv networks for images): channels of the first stage, "
+                            "doubled at each further stage", type=int, at_least=1, metavar="C")
+    res_blocks: int = option(1, "model resnet: residual blocks per stage", type=int, at_least=1, metavar="N")
+    res_stages: int = option(2, "model resnet: stages, each halving height and width (rounding up)", type=int,
+                             at_least=1, metavar="N")
+    #: The number of categories of each column of a mixed table (0 if not categorical).
     n_categories: tuple[int, ...] = ()
-    #: Components of the logistic_mixture likelihood (per pixel).
-    mixture_components: int = 10
-    #: The resnet model: channels of its first stage (doubled at each further stage), residual
-    #: blocks per stage, and stages (each halves height and width, rounding up).
-    res_width: int = 32
-    res_blocks: int = 1
-    res_stages: int = 2
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        self.channels = tuple(int(c) for c in self.channels)
         if not self.input_shape or min(self.input_shape) < 1:
             raise ConfigError(f"input_shape must be positive sizes, got {self.input_shape}")
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(f"unknown model {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.arch == "conv" and len(self.input_shape) != 3:
-            raise ConfigError(
-                f"the conv model needs images (channels, height, width); this data has shape {self.input_shape}"
-                " — use --model mlp for tables"
-            )
-        if self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
-        if any(h < 1 for h in self.hidden + self.channels):
-            raise ConfigError("layer sizes must be positive")
-        if self.likelihood not in LIKELIHOOD_NAMES:
-            raise ConfigError(f"unknown likelihood {self.likelihood!r}; "
-                              f"choose one of {', '.join(LIKELIHOOD_NAMES)}")
-        if self.prior not in PRIOR_NAMES:
-            raise ConfigError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIOR_NAMES)}")
+        check_fields(self, MODEL_OPTIONS)
+        for name, value in (("model", self.arch), ("likelihood", self.likelihood)):
+            if value in IMAGES_ONLY[name] and len(self.input_shape) != 3:
+                raise OptionError(f"{name}={value!r} needs images (channels, height, width); this data has shape "
+                                  f"{self.input_shape}: use {name}={TABLES_TOO[name]!r} for tables", name)
+        if self.arch == "resnet" and self.ladder:
+            raise OptionError("ladder grows from the hidden layers of an mlp or conv encoder, not model='resnet'",
+                              "ladder", "model")
         self.prior_components = resolve_components(self.prior, self.prior_components)
-        self.ladder = tuple(int(d) for d in self.ladder)
-        if any(d < 1 for d in self.ladder):
-            raise ConfigError(f"ladder layer sizes must be positive, got {self.ladder}")
         if self.ladder and self.prior != "normal":
-            raise ConfigError("a ladder model has its own hierarchical prior; use --prior normal with --ladder")
+            raise OptionError("ladder brings its own hierarchical p(z); use prior='normal' with it", "ladder", "prior")
         self.column_types, self.n_categories = check_column_layout(
             self.likelihood, self.input_shape, self.column_types, self.n_categories)
-        for what, used in (("the resnet model", self.arch == "resnet"),
-                           ("the logistic_mixture likelihood", self.likelihood == "logistic_mixture")):
-            if used and len(self.input_shape) != 3:
-                raise ConfigError(f"{what} needs images (channels, height, width); "
-                                  f"this data has shape {self.input_shape}")
-        if self.arch == "resnet" and self.ladder:
-            raise ConfigError("a ladder model grows from the hidden layers of the mlp or conv encoder; "
-                              "use model mlp or conv with ladder")
-        for name in ("mixture_components", "res_width", "res_blocks", "res_stages"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-            setattr(self, name, int(getattr(self, name)))
 
 
 @dataclass
 class TrainConfig:
     """Optimisation: the objective's weights, the optimiser and the schedule."""
 
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
-    #: Learning-rate schedule over the epochs: constant, or cosine (decays to 0 at the last epoch).
-    lr_schedule: str = "constant"
-    beta: float = 1.0
-    iw_samples: int = 1
-    #: Gradient estimator of the importance-weighted bound: standard, stl or dreg.
-    grad_estimator: str = "standard"
-    #: KL weight schedule (constant, linear, cyclical) and its ramp length in epochs.
-    kl_schedule: str = "constant"
-    kl_warmup: float = 0.0
-    #: Free bits: floor (nats) under each latent dimension's batch-mean KL in the loss.
-    free_bits: float = 0.0
-    #: Capacity annealing: gamma * |KL - C|, C rising from 0 to ``capacity`` nats over ``capacity_epochs``.
-    capacity: float | None = None
-    capacity_epochs: float = 0.0
-    capacity_gamma: float = 1000.0
-    #: beta-TCVAE: weight of the total-correlation part of the KL (None = off; equal to beta = plain).
-    tc_beta: float | None = None
-    binarize: str = "none"
-    val_fraction: float = 0.1
-    patience: int = 10
-    seed: int = 0
-    device: str = "auto"
-    #: bf16 autocasts matrix products (for GPUs and bf16 CPUs); compile torch.compiles encoder and decoder.
-    precision: str = "fp32"
-    compile: bool = False
-    #: DataLoader worker processes that read streamed (memory-mapped or lazily decoded) data ahead.
-    workers: int = 0
-    #: Transfer learning: the run folder whose weights start this model, and the parts kept fixed.
-    init_from: str | None = None
-    freeze: tuple[str, ...] = ()
+    epochs: int = option(100, "maximum epochs; auto: about 4,000 gradient updates however many rows (small "
+                         "tables need many passes); raise it when resuming a run to train longer", type=int,
+                         at_least=1, auto=True, group="optimisation")
+    batch_size: int = option(128, "examples per gradient update (per process under torchrun)", type=int,
+                             at_least=1, group="optimisation")
+    lr: float = option(1e-3, "Adam learning rate", type=float, positive=True, group="optimisation")
+    lr_schedule: str = option("constant", "cosine: decay the learning rate to 0 over the epochs (better results "
+                              "for a fixed budget of epochs; more epochs on resuming stretch the curve, so the "
+                              "rate rises again)", type=str, choices=LR_SCHEDULES, group="optimisation")
+    beta: float = option(1.0, "weight of the KL term (1 = the true ELBO; >1 favours disentangled codes)",
+                         type=float, at_least=0, group="optimisation")
+    iw_samples: int = option(1, "importance samples per example (1 = ELBO; more: the tighter IWAE bound)",
+                             type=int, at_least=1, group="optimisation")
+    grad_estimator: str = option("standard", "encoder gradient of the IWAE bound: dreg (doubly reparameterised) "
+                                 "or stl (sticking the landing) lower its noise", type=str, choices=GRAD_ESTIMATORS,
+                                 group="latent")
+    kl_schedule: str = option("constant", "KL weight: constant beta; linear warm-up from 0; cyclical ramps "
+                              "(Fu et al.)", type=str, choices=KL_SCHEDULES, group="latent")
+    kl_warmup: float = option(0.0, "ramp length of the KL schedule in epochs (cyclical: each ramp, then as long "
+                              "at beta)", type=float, at_least=0, metavar="EPOCHS", group="latent")
+    free_bits: float = option(0.0, "free bits: floor (nats) under each latent dimension's KL in the loss, "
+                              "against collapse (0 = off)", type=float, at_least=0, metavar="NATS", group="latent")
+    capacity: float | None = option(None, "capacity annealing: gamma*|KL - C|, C rising from 0 to this many "
+                                    "nats over the capacity epochs", type=float, at_least=0, metavar="NATS",
+                                    group="latent")
+    capacity_epochs: float = option(0.0, "epochs over which the capacity C rises from 0", type=float,
+                                    at_least=0, metavar="EPOCHS", group="latent")
+    capacity_gamma: float = option(1000.0, "weight gamma of |KL - C|", type=float, positive=True, group="latent")
+    tc_beta: float | None = option(None, "beta-TCVAE: weight of the total-correlation part of the KL, for "
+                                   "disentangling (equal to beta: the plain ELBO)", type=float, at_least=0,
+                                   metavar="B", group="latent")
+    binarize: str = option("auto", "bernoulli only: static = one fixed random binarisation, dynamic = resampled "
+                           "every epoch (auto: dynamic for images)", type=str, choices=BINARIZE_MODES, auto=True,
+                           config_default="none")
+    val_fraction: float = option(0.1, "share of the training data held out for validation (early stopping, "
+                                 "best epoch); 0: keep the best epoch by the training bound", type=float,
+                                 at_least=0, below=1, group="optimisation")
+    patience: int = option(10, "epochs without improvement before stopping", type=int, at_least=1,
+                           group="optimisation")
+    seed: int = option(0, "random seed of the weights, the validation split and the batches", type=int,
+                       at_least=0, group="optimisation")
+    device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...", type=str,
+                         group="optimisation")
+    precision: str = option("fp32", "bf16: matrix products in bfloat16 (faster on GPUs and CPUs with bf16 units "
+                            "only)", type=str, choices=PRECISIONS, group="optimisation")
+    compile: bool = option(False, "compile the encoder and decoder with torch.compile (a one-off compile; "
+                           "measure before relying on it)", type=bool, group="optimisation")
+    workers: int = option(0, "for data streamed from disk: worker processes reading batches ahead",
+                          type=int, at_least=0, group="optimisation")
+    init_from: str | None = option(None, "start from this trained run's weights: all of them, or those whose "
+                                   "shapes fit (fresh input/output layers for data of another size); on the "
+                                   "command line, model options left at their defaults follow RUN. "
+                                   "transfer.json lists what was reused", type=str, metavar="RUN", group="transfer")
+    freeze: tuple[str, ...] = option((), f"with a run to start from, keep these parameters fixed: {FREEZE_HELP}",
+                                     type=str, nargs="+", metavar="PART", group="transfer")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-        if self.beta < 0:
-            raise ConfigError(f"--beta must be non-negative (1 is the plain ELBO), got {self.beta}")
-        if self.iw_samples < 1:
-            raise ConfigError(f"--iw-samples must be at least 1, got {self.iw_samples}")
-        check_objective_settings(self)
-        if self.binarize not in BINARIZE_MODES:
-            raise ConfigError(f"--binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        if self.patience < 1:
-            raise ConfigError(f"--patience must be at least 1, got {self.patience}")
-        self.init_from = None if self.init_from is None else str(self.init_from)
-        self.freeze = (self.freeze,) if isinstance(self.freeze, str) else tuple(str(f) for f in self.freeze)
+        check_fields(self, TRAIN_OPTIONS)
         if self.freeze and self.init_from is None:
-            raise ConfigError("--freeze needs --init-from: frozen fresh weights would stay random")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.workers < 0:
-            raise ConfigError(f"--workers must be 0 (read in the training process) or more, got {self.workers}")
+            raise OptionError("freeze needs init_from: frozen fresh weights would stay random", "freeze", "init_from")
+        check_objective_settings(self)
 
 
 def check_objective_settings(config: TrainConfig) -> None:
-    """Reject settings that contradict each other, naming the flag to change."""
-    if config.grad_estimator not in GRAD_ESTIMATORS:
-        raise ConfigError(f"--grad-estimator must be one of {', '.join(GRAD_ESTIMATORS)}, "
-                          f"got {config.grad_estimator!r}")
-    if config.kl_schedule not in KL_SCHEDULES:
-        raise ConfigError(f"--kl-schedule must be one of {', '.join(KL_SCHEDULES)}, got {config.kl_schedule!r}")
+    """Reject settings that contradict each other, naming the parameters to change."""
     if config.kl_schedule == "constant" and config.kl_warmup != 0:
-        raise ConfigError("--kl-warmup needs --kl-schedule linear or cyclical")
+        raise OptionError("kl_warmup needs a kl_schedule that ramps (linear or cyclical)", "kl_warmup", "kl_schedule")
     if config.kl_schedule != "constant" and not config.kl_warmup > 0:
-        raise ConfigError(f"--kl-schedule {config.kl_schedule} needs --kl-warmup EPOCHS > 0 (the ramp length)")
-    if config.free_bits < 0:
-        raise ConfigError(f"--free-bits must be non-negative (0 = off), got {config.free_bits}")
-    if config.tc_beta is not None and config.tc_beta < 0:
-        raise ConfigError(f"--tc-beta must be non-negative, got {config.tc_beta}")
+        raise OptionError(f"kl_schedule={config.kl_schedule!r} needs kl_warmup > 0 (the ramp length in epochs)",
+                          "kl_schedule", "kl_warmup")
     _check_capacity(config)
-    shaped = {"--free-bits": config.free_bits > 0, "--capacity": config.capacity is not None,
-              "--tc-beta": config.tc_beta is not None}
+    shaped = {"free_bits": config.free_bits > 0, "capacity": config.capacity is not None,
+              "tc_beta": config.tc_beta is not None}
     if config.iw_samples > 1 or config.grad_estimator != "standard":
-        for flag, used in shaped.items():
+        for name, used in shaped.items():
             if used:
-                raise ConfigError(f"{flag} shapes the single-sample ELBO; it does not combine with "
-                                  "--iw-samples > 1 or --grad-estimator stl/dreg")
+                raise OptionError(f"{name} shapes the single-sample ELBO; it does not combine with iw_samples > 1 "
+                                  "or a grad_estimator other than 'standard'", name, "iw_samples", "grad_estimator")
 
 
 def _check_capacity(config: TrainConfig) -> None:
     if config.capacity is None:
         if config.capacity_epochs != 0:
-            raise ConfigError("--capacity-epochs needs --capacity NATS (the capacity it rises to)")
+            raise OptionError("capacity_epochs needs capacity (the nats it rises to)", "capacity_epochs", "capacity")
         return
-    if config.capacity < 0:
-        raise ConfigError(f"--capacity must be non-negative nats, got {config.capacity}")
     if not config.capacity_epochs > 0:
-        raise ConfigError("--capacity needs a schedule: --capacity-epochs EPOCHS > 0, over which C rises "
-                          "from 0 to the capacity")
-    if not config.capacity_gamma > 0:
-        raise ConfigError(f"--capacity-gamma must be positive, got {config.capacity_gamma}")
+        raise OptionError("capacity needs a schedule: capacity_epochs > 0, over which C rises from 0 to its value",
+                          "capacity", "capacity_epochs")
     if config.beta != 1 or config.kl_schedule != "constant" or config.free_bits > 0 or config.tc_beta is not None:
-        raise ConfigError("--capacity replaces --beta, --kl-schedule, --free-bits and --tc-beta: "
-                          "gamma * |KL - C| is the whole KL term; leave those at their defaults")
+        raise OptionError("capacity replaces beta, kl_schedule, free_bits and tc_beta: gamma * |KL - C| is the "
+                          "whole KL term; leave those at their defaults",
+                          "capacity", "beta", "kl_schedule", "free_bits", "tc_beta")
 
 
 def check_model_fits(model: ModelConfig, config: TrainConfig) -> None:
-    """Reject levers that need a single diagonal-Gaussian posterior or a per-dimension KL."""
+    """Reject training settings the model cannot take: levers that need a single diagonal-Gaussian
+    posterior or a per-dimension KL, and binarised data without the Bernoulli likelihood."""
     if config.free_bits > 0 and (model.prior != "normal" or model.ladder):
-        raise ConfigError("--free-bits needs a per-dimension KL: the normal prior and no --ladder")
+        raise OptionError("free_bits needs a per-dimension KL: prior='normal' and no ladder",
+                          "free_bits", "prior", "ladder")
     if config.tc_beta is not None and model.ladder:
-        raise ConfigError("--tc-beta needs one stochastic layer (a diagonal-Gaussian posterior); drop --ladder")
+        raise OptionError("tc_beta needs one stochastic layer (a diagonal-Gaussian posterior); drop ladder",
+                          "tc_beta", "ladder")
     if config.grad_estimator != "standard" and model.ladder:
-        raise ConfigError(f"--grad-estimator {config.grad_estimator} needs one stochastic layer; "
-                          "use standard with --ladder")
+        raise OptionError(f"grad_estimator={config.grad_estimator!r} needs one stochastic layer; use "
+                          "grad_estimator='standard' with ladder", "grad_estimator", "ladder")
+    if config.binarize != "none" and model.likelihood != "bernoulli":
+        raise OptionError(f"binarize={config.binarize!r} only makes sense with likelihood='bernoulli'",
+                          "binarize", "likelihood")
 
 
 def resolve_components(prior: str, components: int | None) -> int | None:
@@ -235,12 +234,58 @@ def resolve_components(prior: str, components: int | None) -> int | None:
     default = PRIOR_COMPONENTS[prior]
     if default is None:
         if components is not None:
-            raise ConfigError(f"the {prior} prior has no components; --prior-components is for mog and vamp")
+            raise OptionError(f"the {prior} prior has no components; prior_components is for mog and vamp",
+                              "prior_components")
         return None
-    components = default if components is None else int(components)
-    if components < 1:
-        raise ConfigError(f"--prior-components must be at least 1, got {components}")
-    return components
+    return default if components is None else components
+
+
+MODEL_OPTIONS = field_options(ModelConfig, "model")
+TRAIN_OPTIONS = field_options(TrainConfig, "train")
+#: Every option, in the order of ``vaekit.VAE``'s parameters; ``verbose`` is the one no configuration records.
+OPTIONS: dict[str, Option] = {o.name: o for o in (
+    *MODEL_OPTIONS, *TRAIN_OPTIONS,
+    Option("verbose", False, "show a progress bar and a summary while training (the command line: unless "
+                             "--quiet)", type=bool, flag=""),
+)}
+
+
+def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimator parameters, each checked (``"auto"`` allowed where declared) and in its plain type."""
+    unknown = sorted(set(params) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown parameter {unknown[0]!r}; the parameters are {', '.join(OPTIONS)}")
+    return {name: OPTIONS[name].check(value) for name, value in params.items()}
+
+
+def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool) -> dict[str, Any]:
+    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table")."""
+    p = dict(params)
+    if p["likelihood"] == "auto":
+        p["likelihood"] = "bernoulli" if kind == "image" else "gaussian"
+    if p["binarize"] == "auto":
+        p["binarize"] = "dynamic" if p["likelihood"] == "bernoulli" and kind == "image" else "none"
+    if p["mask_input"] == "auto":
+        p["mask_input"] = has_missing
+    if p["epochs"] == "auto":
+        train_rows = max(1, rows - round(p["val_fraction"] * rows))
+        p["epochs"] = max(1, round(AUTO_UPDATES / math.ceil(train_rows / p["batch_size"])))
+    return p
+
+
+def config_fields(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``ModelConfig`` and ``TrainConfig`` keyword arguments that resolved parameters give."""
+    sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for name, value in params.items():
+        spec = OPTIONS[name]
+        if spec.section:
+            sections[spec.section][spec.field] = value
+    return sections["model"], sections["train"]
+
+
+def config_params(config: RunConfig) -> dict[str, Any]:
+    """The estimator parameters a run was configured with (resolved: no ``"auto"``)."""
+    return {o.name: getattr(getattr(config, o.section), o.field) for o in OPTIONS.values() if o.section}
 
 
 @dataclass
@@ -251,6 +296,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_model_fits(self.model, self.train)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -269,16 +317,6 @@ class RunConfig:
             )
         except (KeyError, TypeError) as err:
             raise ConfigError(f"config is incomplete or malformed: {err}") from None
-
-
-def estimator_params(section: type) -> dict[str, str]:
-    """Estimator parameter name -> field name, for every field of a config dataclass.
-
-    Every parameter of :class:`vaekit.VAE` but ``verbose`` is one of these (``input_shape`` and
-    ``n_categories`` come from the data instead), so the command line reads the parameter names
-    here without importing the estimator (tests/test_cli.py checks the two agree).
-    """
-    return {PARAM_NAMES.get(f.name, f.name): f.name for f in dataclasses.fields(section)}
 
 
 def _build(cls: type, raw: dict[str, Any]) -> Any:

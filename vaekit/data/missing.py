@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from vaekit.data import Dataset
-from vaekit.errors import ConfigError, DataError
+from vaekit.errors import DataError
 
 
 def _row_name(data: Dataset, row: int) -> str:
@@ -56,11 +56,3 @@ def zero_filled(x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
     filled = np.where(missing, np.float32(0), x).astype(np.float32)
     return torch.from_numpy(filled), torch.from_numpy((~missing).astype(np.float32))
 
-
-def resolve_mask_input(mask_input: bool | str, has_missing: bool) -> bool:
-    """``"auto"`` feeds the mask to the encoder exactly when the training data has gaps."""
-    if mask_input == "auto":
-        return has_missing
-    if not isinstance(mask_input, bool):
-        raise ConfigError(f"mask_input must be True, False or 'auto', got {mask_input!r}")
-    return mask_input

@@ -12,7 +12,6 @@ conditional mean given the row's observed entries. Observed entries are never ch
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -20,65 +19,31 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from vaekit.config.column_types import ColumnTypesSpec
+from vaekit.config.configs import OPTIONS
+from vaekit.config.options import parameters_doc, stored_init
+from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES
 from vaekit.estimator import VAE
 from vaekit.missing_data.imputation import impute, multiple_imputations
 
-#: Gradient updates of ``epochs="auto"``: tables of a few hundred rows need many passes.
-AUTO_STEPS = 4000
+#: VAE's parameters and the one of its own, the importance samples of each row's conditional mean.
+PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES)
 
 
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Impute missing values (NaN) with a variational autoencoder trained on the observed entries.
+    __doc__ = f"""Impute missing values (NaN) with a variational autoencoder trained on the observed entries.
 
-    Parameters are those of :class:`vaekit.VAE` that matter for tables; ``iw_samples`` is the
-    number of importance samples of the training bound (MIWAE), ``imputation_samples`` the
-    number used per row to impute. ``likelihood="mixed"`` with ``column_types`` models
-    positive, count, binary and categorical columns with their own likelihoods.
+Its parameters are :class:`vaekit.VAE`'s, with the defaults for imputing a table
+(``vaekit.config.presets.IMPUTATION_DEFAULTS``, which ``vaekit train --allow-missing`` also takes on
+a table with gaps): about 4,000 updates (``epochs="auto"``) whatever the number of rows, with the
+learning rate decayed to 0 on a cosine, the importance-weighted bound with 10 samples (MIWAE),
+and no validation split. ``imputation_samples`` is the number of importance samples used per
+row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, count, binary and
+categorical columns with their own likelihoods.
 
-    The defaults are one configuration for any table (chosen on masks other than the
-    benchmark's): ``epochs="auto"`` trains for about 4,000 updates whatever the number of
-    rows, with the learning rate decayed to 0 on a cosine (on 50 % MCAR wine masks this cut
-    the RMSE from 0.846 to 0.821 and left breast cancer and diabetes unchanged), and
-    ``val_fraction=0`` keeps the best epoch by training bound, because a validation split of
-    a few dozen rows with gaps is too noisy to stop on. The decay is meant for that full budget:
-    with a short explicit ``epochs``, ``lr_schedule="constant"`` learns more.
-    """
+{parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
+"""
 
-    def __init__(
-        self,
-        *,
-        latent_dim: int = 16,
-        hidden: tuple[int, ...] = (128, 128),
-        likelihood: str = "gaussian",
-        column_types: ColumnTypesSpec = None,
-        epochs: int | str = "auto",
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        lr_schedule: str = "cosine",
-        iw_samples: int = 10,
-        imputation_samples: int = 1000,
-        val_fraction: float = 0.0,
-        patience: int = 50,
-        seed: int = 0,
-        device: str = "cpu",
-        verbose: bool = False,
-    ) -> None:
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.likelihood = likelihood
-        self.column_types = column_types
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.iw_samples = iw_samples
-        self.imputation_samples = imputation_samples
-        self.val_fraction = val_fraction
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.verbose = verbose
+    __init__ = stored_init({**{o.name: o.default for o in PARAMETERS}, **IMPUTATION_DEFAULTS}, "VAEImputer")
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -91,22 +56,10 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> VAEImputer:
         """Train the VAE on X's observed entries (NaN = missing; X may also be complete)."""
+        IMPUTATION_SAMPLES.check(self.imputation_samples)
         X = self._validate(X, reset=True)
-        self.vae_ = VAE(
-            hidden=tuple(self.hidden), latent_dim=self.latent_dim, likelihood=self.likelihood,
-            column_types=self.column_types, mask_input=True, epochs=self._epochs(X.shape[0]),
-            batch_size=self.batch_size, lr=self.lr, lr_schedule=self.lr_schedule, iw_samples=self.iw_samples,
-            val_fraction=self.val_fraction, patience=self.patience,
-            seed=self.seed, device=self.device, verbose=self.verbose,
-        ).fit(self._named(X))
+        self.vae_ = VAE(**{name: getattr(self, name) for name in OPTIONS}).fit(self._named(X))
         return self
-
-    def _epochs(self, n_rows: int) -> int:
-        """``"auto"``: enough epochs for about ``AUTO_STEPS`` updates, however small the table."""
-        if self.epochs != "auto":
-            return int(self.epochs)
-        train_rows = max(1, n_rows - round(self.val_fraction * n_rows))
-        return max(1, round(AUTO_STEPS / math.ceil(train_rows / self.batch_size)))
 
     def transform(self, X: Any) -> np.ndarray:
         """X with every NaN replaced by its conditional mean given the row's observed entries."""

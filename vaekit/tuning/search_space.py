@@ -22,9 +22,9 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from vaekit.config.configs import OPTIONS
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError
-from vaekit.estimator import VAE
 
 #: Layers of one width: ``{"width": w, "depth": d}`` becomes ``hidden=(w,) * d``.
 LAYER_KEYS = ("width", "depth")
@@ -68,7 +68,7 @@ class SearchSpace:
     """Distributions to sample and fixed values; :meth:`suggest` turns a trial into ``VAE`` parameters."""
 
     def __init__(self, entries: Mapping[str, Any]) -> None:
-        known = set(VAE().get_params()) | set(LAYER_KEYS)
+        known = set(OPTIONS) | set(LAYER_KEYS)
         unknown = sorted(set(entries) - known)
         if unknown:
             raise ConfigError(f"search space: unknown parameter(s) {', '.join(unknown)}; "
