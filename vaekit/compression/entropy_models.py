@@ -65,8 +65,8 @@ class SymbolCdf:
     """The models of n symbols over ``0 .. 2**bits - 1``, as cumulative integer masses.
 
     ``at(edges, *params)`` gives F(e), the mass of the symbols below ``e``, at inner edges
-    ``1 <= e < 2**bits``: ``[rows, m]`` int64 edges and those rows of ``params`` (one row
-    per symbol) in, ``[rows, m]`` int64 out, never decreasing along e. F(0) = 0 and
+    ``1 <= e < 2**bits``: ``[m, rows]`` int64 edges (column j for symbol j) and those rows
+    of ``params`` in, ``[m, rows]`` int64 out, never decreasing along e. F(0) = 0 and
     F(2**bits) = ``total`` (one number, or one per symbol), below 2**52.
     """
 
@@ -99,9 +99,10 @@ def _in_blocks(n: int, work: Callable[[slice], None]) -> None:
 def _children(cdf: SymbolCdf, lo: np.ndarray, offsets: np.ndarray, values: np.ndarray, masses: np.ndarray,
               rows: slice) -> None:
     """Fill ``values`` with G at the nodes' inner edges and ``masses`` with the children's masses, for ``rows``."""
-    edges = lo[rows, None] + offsets
-    np.add(cdf.at(edges, *(param[rows] for param in cdf.params)), edges, out=values[rows, 1:-1])
-    np.subtract(values[rows, 1:], values[rows, :-1], out=masses[rows])  # exact: below 2**53
+    edges = lo[rows] + offsets
+    inner = values[1:-1, rows]
+    np.add(cdf.at(edges, *(param[rows] for param in cdf.params)), edges, out=inner)
+    np.subtract(values[1:, rows], values[:-1, rows], out=masses[rows].T)  # exact: below 2**53
 
 
 def _walk(cdf: SymbolCdf, choose: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
@@ -115,20 +116,21 @@ def _walk(cdf: SymbolCdf, choose: Callable[[int, np.ndarray], np.ndarray]) -> np
     lo = np.zeros(n, np.int64)
     lo_value = np.zeros(n, np.int64)
     hi_value = np.asarray(cdf.total, np.int64) + (1 << cdf.bits)
+    columns = np.arange(n)
     shift = cdf.bits
     while shift > 0:
         digit_bits = min(DIGIT_BITS, shift)
         shift -= digit_bits
-        values = np.empty((n, (1 << digit_bits) + 1), np.int64)
-        values[:, 0], values[:, -1] = lo_value, hi_value
+        values = np.empty(((1 << digit_bits) + 1, n), np.int64)  # G at the edges of each node's children
+        values[0], values[-1] = lo_value, hi_value
         masses = np.empty((n, 1 << digit_bits))
-        offsets = np.arange(1, 1 << digit_bits, dtype=np.int64) << shift
+        offsets = (np.arange(1, 1 << digit_bits, dtype=np.int64) << shift)[:, None]
         _in_blocks(n, partial(_children, cdf, lo, offsets, values, masses))
         digit = choose(shift, masses)
         lo += digit.astype(np.int64) << shift
         if shift:
-            rows = np.arange(n)
-            lo_value, hi_value = values[rows, digit], values[rows, digit + 1]
+            chosen = digit * n + columns
+            lo_value, hi_value = np.take(values, chosen), np.take(values, chosen + n)
     return lo
 
 
@@ -198,7 +200,7 @@ class BinaryCode(DiscreteCode):
 
     def cdf(self, params: Tensor) -> SymbolCdf:
         # F(1) = p(0) = 1 - sigmoid(logit), an exact integer mass over 2**PROB_BITS
-        return SymbolCdf(self.bits, _first, (PROB_ONE - sigmoid()(_fixed(params[:, 0]).reshape(-1, 1)),))
+        return SymbolCdf(self.bits, _first, (PROB_ONE - sigmoid()(_fixed(params[:, 0]).ravel()),))
 
 
 class LevelCode(DiscreteCode):
@@ -227,13 +229,17 @@ class LogisticCode(LevelCode):
     EDGES = np.concatenate([[0], (np.arange(_LEVEL_MAX, dtype=np.int64) * 2 + 1) * ONE // (2 * _LEVEL_MAX)])
 
     def cdf(self, params: Tensor) -> SymbolCdf:
-        loc = np.clip(_fixed(params[:, 0]).reshape(-1, 1), -16 * ONE, 16 * ONE)
-        log_scale = np.clip(_fixed(params[:, 1]).reshape(-1, 1), int(MIN_LOG_SCALE * ONE), 8 * ONE)
+        loc = np.clip(_fixed(params[:, 0]).ravel(), -16 * ONE, 16 * ONE)
+        log_scale = np.clip(_fixed(params[:, 1]).ravel(), int(MIN_LOG_SCALE * ONE), 8 * ONE)
         return SymbolCdf(self.bits, self._at, (loc, exp_scale()(-log_scale)))
 
     @classmethod
     def _at(cls, edges: np.ndarray, loc: np.ndarray, inv_scale: np.ndarray) -> np.ndarray:
-        return sigmoid()(((cls.EDGES[edges] - loc) * inv_scale) >> SCALE_BITS)
+        t = np.take(cls.EDGES, edges)
+        t -= loc
+        t *= inv_scale
+        t >>= SCALE_BITS
+        return sigmoid()(t)
 
 
 def _first(edges: np.ndarray, below_one: np.ndarray) -> np.ndarray:
@@ -243,7 +249,7 @@ def _first(edges: np.ndarray, below_one: np.ndarray) -> np.ndarray:
 
 def _cumulative(edges: np.ndarray, below: np.ndarray) -> np.ndarray:
     """F from each row's cumulative masses ``below[e - 1]``."""
-    return np.take_along_axis(below, edges - 1, axis=1)
+    return np.take(below, np.arange(0, below.size, below.shape[1]) + edges - 1)
 
 
 def _softmax_weights(logits: np.ndarray) -> np.ndarray:
@@ -348,8 +354,8 @@ class LatentBuckets:
 
     def posterior_cdf(self, mu: Tensor, logvar: Tensor) -> SymbolCdf:
         """q(z|x) = N(mu, exp(logvar)) over the buckets of every dimension, ``[n, latent_dim]`` fixed point in."""
-        mu = np.clip(_fixed(mu), -_MEAN_LIMIT, _MEAN_LIMIT).reshape(-1, 1)
-        inv_sigma = exp_scale()(-np.clip(_fixed(logvar), -_LOGVAR_LIMIT, _LOGVAR_LIMIT).reshape(-1, 1) >> 1)
+        mu = np.clip(_fixed(mu), -_MEAN_LIMIT, _MEAN_LIMIT).ravel()
+        inv_sigma = exp_scale()(-np.clip(_fixed(logvar), -_LOGVAR_LIMIT, _LOGVAR_LIMIT).ravel() >> 1)
         return SymbolCdf(self.size.bit_length() - 1, self._posterior_at, (mu, inv_sigma))
 
     def _posterior_at(self, edges: np.ndarray, mu: np.ndarray, inv_sigma: np.ndarray) -> np.ndarray:
