@@ -15,15 +15,16 @@ p(x|z), then push z back under q(z|x) to return the borrowed bits.
 Examples are coded in chunks, each step for a whole chunk at once: one network pass and one
 constriction call per digit level (:func:`entropy_models.encode_symbols`) serve every
 example of the chunk. That is bits-back coding of the chunk as one example, with
-q(z_1..z_B | x_1..x_B) = prod q(z_i|x_i), so the rate is the same, provided the chunk's
-pop finds enough bits on the stack: popping from an exhausted stack reads zeros, which
-costs rate (not correctness). So each chunk holds as many examples as the stack can pay
-for at the most a pop can take on average, ``latent_bits`` per dimension (the entropy of
-q over 2**latent_bits buckets), up to the batch size: chunks grow from 1 as the stack
-does, and the seed, a fixed pseudo-random source of initial bits that the decoder checks
-is all that remains at the end, needs to cover one example. Each chunk's size is pushed
-after it (about 10 bits per chunk), so the decoder, going backwards, pops the size of
-the chunk it decodes next: the layout is in the file, not in the decoder's settings.
+q(z_1..z_B | x_1..x_B) = prod q(z_i|x_i), at the same rate as long as the chunk's pop finds
+enough bits on the stack (popping from an exhausted stack reads zeros: still correct, but
+the bits back are lost). So a chunk holds as many examples as the stack can pay for,
+counting ``latent_bits`` per dimension for each (the most a pop takes on average: the
+entropy of q over 2**latent_bits buckets), up to the batch size; chunks grow from one
+example as the stack does. The stream starts from a seed, fixed pseudo-random words enough
+for the first example's pop, and the decoder checks that the seed is all that remains at
+the end. Each chunk's size is pushed after it (about 10 bits), so the decoder, going
+backwards, pops the size of the chunk it decodes next: the layout is in the file, not in
+the decoder's settings, and any machine and thread count decodes it the same way.
 
 The latent space is discretised into buckets of equal prior mass (a uniform prior over
 buckets, whose indices are scattered before coding so the bits the next pop reads stay
@@ -57,7 +58,7 @@ BATCH_RANGE = (1, 1 << 16)
 
 def default_batch_size(entries: int) -> int:
     """The largest power of two up to 1024 examples whose chunk holds at most 2**20 entries."""
-    return 1 << min(10, max(0, (1 << 20) // entries).bit_length() - 1)
+    return 1 << min(10, max(1, (1 << 20) // entries).bit_length() - 1)
 
 
 def initial_words(count: int) -> np.ndarray:
@@ -76,6 +77,7 @@ class BitsBackCodec:
         self.code = code
         self.buckets = latent_buckets(latent_bits)
         self.batch_size = batch_size
+        self.pop_budget = net.latent_dim * latent_bits  # bits: the most a pop takes, on average
         self.shape = tuple(net.config.input_shape)
         # Enough initial bits for the first example's pop (about latent_bits per dimension at
         # most, typically) on top of the two-word ANS state; what it leaves unused is overhead
@@ -98,11 +100,10 @@ class BitsBackCodec:
         """int32 symbols ``[n, entries]`` -> the stream's 32-bit words."""
         coder = constriction.stream.stack.AnsCoder(self.seed.copy())
         buckets = self.buckets
-        pop_bits = self.net.latent_dim * (buckets.size.bit_length() - 1)  # the most a pop takes, on average
         start = 0
         with tqdm(total=len(symbols), desc="compressing", unit="item", disable=not progress) as bar:
             while start < len(symbols):
-                stop = min(len(symbols), start + self.batch_size, start + max(1, coder.num_bits() // pop_bits))
+                stop = min(len(symbols), start + self.batch_size, start + max(1, coder.num_bits() // self.pop_budget))
                 x = symbols[start:stop]
                 z = decode_symbols(coder, self._posterior(x))
                 encode_symbols(coder, x.ravel(), self._likelihood(z))

@@ -52,8 +52,19 @@ def _fixed(params: Tensor) -> np.ndarray:
     return params.cpu().numpy().astype(np.int64)
 
 
+def _first(edges: np.ndarray, below_one: np.ndarray) -> np.ndarray:
+    """F of a binary symbol at its one inner edge."""
+    return below_one[None, :]
+
+
+def _cumulative(edges: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """F from each row's cumulative masses ``below[e - 1]``."""
+    return np.take(below, np.arange(0, below.size, below.shape[1]) + edges - 1)
+
+
 # -- coding symbols under integer CDFs ----------------------------------------------------------------
-#: Symbols are coded as digits of this many bits, most significant first (the last digit may be shorter).
+#: Symbols are coded as digits of this many bits, most significant first (the last digit may be
+#: shorter). Part of the file format.
 DIGIT_BITS = 2
 _DIGIT = _model.Categorical(perfect=False)
 #: Models evaluated together: a block's temporaries stay in the CPU cache.
@@ -129,7 +140,7 @@ def _walk(cdf: SymbolCdf, choose: Callable[[int, np.ndarray], np.ndarray]) -> np
         digit = choose(shift, masses)
         lo += digit.astype(np.int64) << shift
         if shift:
-            chosen = digit * n + columns
+            chosen = digit * n + columns  # in values, flat: G at the chosen child's lower edge
             lo_value, hi_value = np.take(values, chosen), np.take(values, chosen + n)
     return lo
 
@@ -138,10 +149,10 @@ def encode_symbols(coder: constriction.stream.stack.AnsCoder, symbols: np.ndarra
     """Push int32 ``symbols`` (one per model of ``cdf``) onto the ANS stack.
 
     Each symbol is coded as its digits (``DIGIT_BITS`` each), each digit under the masses
-    of the node's children: the digits' probabilities multiply to the symbol's mass, so the
-    code length is the same as coding the symbol at once, but a model needs F at only
-    ``3 * bits / 2`` edges instead of all ``2**bits`` (3 instead of 255 times fewer for 8-bit
-    levels than a full table), and each digit of a whole batch is one constriction call.
+    of its node's children: the digits' probabilities multiply to the symbol's mass, so the
+    code length is that of coding the symbol at once, but a model needs F at only 3 edges
+    per digit (12 for an 8-bit level, not all 255: a full table per pixel is what made
+    coding slow), and each digit level of a whole batch is one constriction call.
     """
     levels: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -240,16 +251,6 @@ class LogisticCode(LevelCode):
         t *= inv_scale
         t >>= SCALE_BITS
         return sigmoid()(t)
-
-
-def _first(edges: np.ndarray, below_one: np.ndarray) -> np.ndarray:
-    """F of a binary symbol: its one inner edge."""
-    return below_one
-
-
-def _cumulative(edges: np.ndarray, below: np.ndarray) -> np.ndarray:
-    """F from each row's cumulative masses ``below[e - 1]``."""
-    return np.take(below, np.arange(0, below.size, below.shape[1]) + edges - 1)
 
 
 def _softmax_weights(logits: np.ndarray) -> np.ndarray:
