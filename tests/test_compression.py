@@ -203,7 +203,7 @@ def test_cli_runs_write_identical_files_and_restore_them(run_dirs, tmp_path):
     np.save(tmp_path / "x.npy", LEVELS[100:140])
     for name in ("a", "b"):
         assert main(["compress", str(run_dirs / "logistic"), str(tmp_path / "x.npy"), "--out",
-                     str(tmp_path / f"{name}.vkz"), "--quiet"]) == 0
+                     str(tmp_path / f"{name}.vkz"), "--batch-size", "16", "--quiet"]) == 0
     assert (tmp_path / "a.vkz").read_bytes() == (tmp_path / "b.vkz").read_bytes()
     assert main(["decompress", str(run_dirs / "logistic"), str(tmp_path / "a.vkz"), "--out",
                  str(tmp_path / "back.npy"), "--quiet"]) == 0
@@ -286,6 +286,9 @@ def test_wrong_shape_and_unrepresentable_values_are_refused(models, run_dirs, tm
     assert main(["compress", str(run_dirs / "logistic"), str(tmp_path / "wide.npy"), "--out",
                  str(tmp_path / "w.vkz")]) == 1
     assert "shape (1, 9, 9)" in capsys.readouterr().err and not (tmp_path / "w.vkz").exists()
+    assert main(["compress", str(run_dirs / "logistic"), str(tmp_path / "wide.npy"), "--out",
+                 str(tmp_path / "w.vkz"), "--mode", "lossy", "--batch-size", "8"]) == 1
+    assert "--batch-size applies to --mode lossless" in capsys.readouterr().err
     with pytest.raises(DataError, match="example 1, position .* holds 7"):
         compress(models["bernoulli"], np.stack([BINARY[0], np.full((8, 8), 7, np.uint8)]))
     with pytest.raises(ConfigError, match="discrete likelihood"):
