@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lossless only: the latent space is cut into 2**B buckets, 4-16 (default 12; "
                         "more is slower)")
     p.add_argument("--batch-size", type=int, metavar="N",
-                   help="lossless only: the most examples coded together, 1-65536 (default 1024, fewer for "
+                   help="lossless only: the most examples coded together, 1-65536 (default 256, fewer for "
                         "large examples); recorded in the file, so decoding needs no setting")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)

@@ -137,7 +137,7 @@ def compress(
     ``lossless`` (bits-back coding; a discrete likelihood, values it can represent) decodes
     to the identical array; ``lossy`` codes the quantised posterior mean (``quality`` 1-100)
     and decodes to the decoder's reconstruction. ``batch_size`` (lossless) is the most
-    examples coded together, recorded in the file (default: up to 1,024, fewer for large
+    examples coded together, recorded in the file (default: up to 256, fewer for large
     examples); ``array_shape`` is the per-example shape to restore on decompression
     (default: that of ``X`` if it is an array).
     """
