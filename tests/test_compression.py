@@ -1,5 +1,6 @@
-"""Compression: exact lossless round trips (bits-back), lossy = the decoder's reconstruction,
-identical bytes on every run, and clear errors for damaged or mismatched files."""
+"""Compression: exact lossless round trips (bits-back, any batch size), lossy = the decoder's
+reconstruction, identical bytes on every run and thread count, and clear errors for damaged,
+old-format or mismatched files."""
 
 import struct
 import zlib
@@ -18,6 +19,7 @@ from vaekit.cli import main
 from vaekit.compression import CompressedFileError, compress, decompress, reconstruction
 from vaekit.compression.codec import _exact_vae
 from vaekit.compression.container import VERSION
+from vaekit.compression.exact_network import ExactVAE
 from vaekit.compression.fixedpoint import ONE, PROB_ONE, normal_cdf, sigmoid
 from vaekit.compression.lossy import LossyCodec, step_for_quality
 from vaekit.errors import ConfigError, DataError
@@ -87,36 +89,62 @@ def test_exact_network_matches_the_float_network_and_ignores_batch_size(models, 
 @given(n=st.integers(1, 6), pattern=st.sampled_from(["random", "zeros", "ones", "digits"]),
        density=st.floats(0.0, 1.0), layout=st.sampled_from(["nhw", "nchw", "nhwc"]),
        dtype=st.sampled_from([np.uint8, np.int32, np.int64]), latent_bits=st.integers(4, 14),
-       seed=st.integers(0, 99))
-def test_bits_back_round_trip_is_bit_exact(models, n, pattern, density, layout, dtype, latent_bits, seed):
+       batch_size=st.sampled_from([1, 2, 7, 64, None]), seed=st.integers(0, 99))
+def test_bits_back_round_trip_is_bit_exact(models, n, pattern, density, layout, dtype, latent_bits, batch_size,
+                                           seed):
     rng = np.random.default_rng(seed)
     bits = {"random": rng.random((n, 64)) < density, "zeros": np.zeros((n, 64), bool),
             "ones": np.ones((n, 64), bool),
             "digits": BINARY[rng.integers(0, 1797, n)].reshape(n, 64) > 0}[pattern]
     x = layouts(np.where(bits, 255, 0).astype(dtype).reshape(n, 1, 8, 8), layout)
     vae = models["bernoulli"]
-    restored = decompress(vae, compress(vae, x, latent_bits=latent_bits)).array
+    restored = decompress(vae, compress(vae, x, latent_bits=latent_bits, batch_size=batch_size)).array
     assert restored.dtype == x.dtype and restored.shape == x.shape
     assert restored.tobytes() == x.tobytes()
 
 
 @PROPERTY
-@given(n=st.integers(1, 4), model=st.sampled_from(["logistic", "categorical", "conv", "rgb"]),
-       layout=st.sampled_from(["nhw", "nchw", "nhwc"]), high=st.integers(1, 255), seed=st.integers(0, 99))
-def test_8bit_round_trip_is_bit_exact(models, n, model, layout, high, seed):
+@given(n=st.integers(1, 12), model=st.sampled_from(["logistic", "categorical", "conv", "rgb"]),
+       layout=st.sampled_from(["nhw", "nchw", "nhwc"]), high=st.integers(1, 255),
+       batch_size=st.sampled_from([1, 3, 64, None]), seed=st.integers(0, 99))
+def test_8bit_round_trip_is_bit_exact(models, n, model, layout, high, batch_size, seed):
     vae = models[model]
     items = np.random.default_rng(seed).integers(0, high + 1, (n, *vae.preprocessor_.input_shape))
     x = layouts(items.astype(np.uint8), layout)
-    restored = decompress(vae, compress(vae, x)).array
+    restored = decompress(vae, compress(vae, x, batch_size=batch_size)).array
     assert restored.shape == x.shape and restored.tobytes() == x.tobytes()
 
 
 def test_lossless_rate_is_close_to_the_negative_elbo(models):
     vae = models["bernoulli"]
     x = BINARY[:400]
-    blob = compress(vae, x)
     elbo_bits = -np.mean([vae.score(x) for _ in range(3)]) * len(x) / np.log(2)
-    assert 0.9 * elbo_bits < 8 * len(blob) < 1.1 * elbo_bits + 8 * 200  # + header and initial bits
+    sizes = {batch_size: len(compress(vae, x, batch_size=batch_size)) for batch_size in (1, 64, None)}
+    for size in sizes.values():
+        assert 0.9 * elbo_bits < 8 * size < 1.1 * elbo_bits + 8 * 200  # + header and initial bits
+    # coding examples together costs (almost) nothing: about 10 bits per chunk for its size
+    assert max(sizes.values()) < min(sizes.values()) * 1.01
+
+
+@pytest.mark.parametrize("model", ["bernoulli", "conv"])
+def test_a_chunk_of_examples_shares_each_network_pass(models, model, monkeypatch):
+    vae = models[model]
+    x = (BINARY if model == "bernoulli" else LEVELS[:, None])[:300]
+    passes = {"encode": 0, "decode": 0}
+
+    def counting(name: str):
+        method = getattr(ExactVAE, name)
+
+        def counted(self, *args):
+            passes[name] += 1
+            return method(self, *args)
+        return counted
+    for name in passes:
+        monkeypatch.setattr(ExactVAE, name, counting(name))
+    blob = compress(vae, x, batch_size=64)
+    assert passes["encode"] == passes["decode"] < 20  # chunks grow 1, 2, ... 64: not one pass per example
+    assert decompress(vae, blob).array.tobytes() == x.tobytes()
+    assert passes["encode"] == passes["decode"] < 40
 
 
 # -- lossy -----------------------------------------------------------------------------------------------
@@ -145,24 +173,37 @@ def test_lossy_rate_falls_with_quality(models):
 
 
 # -- identical bytes -------------------------------------------------------------------------------------
-def test_two_runs_write_identical_bytes_whatever_the_thread_count(models):
-    vae, x = models["logistic"], LEVELS[:30]
+@pytest.mark.parametrize("model", ["logistic", "conv"])
+def test_files_and_decoding_are_identical_whatever_the_thread_count(models, model):
+    vae, x = models[model], LEVELS[:600, None] if model == "conv" else LEVELS[:600]
     threads = torch.get_num_threads()
+    files, decoded = {}, {}
     try:
-        torch.set_num_threads(1)
-        first = compress(vae, x), compress(vae, x, mode="lossy", quality=70)
-        torch.set_num_threads(2)
-        second = compress(vae, x), compress(vae, x, mode="lossy", quality=70)
+        for count in (1, 2):  # 600 x 64 pixels: several blocks of models, shared between 2 threads
+            torch.set_num_threads(count)
+            files[count] = compress(vae, x, batch_size=256), compress(vae, x[:30], mode="lossy", quality=70)
+            decoded[count] = decompress(vae, files[1][0]).array
     finally:
         torch.set_num_threads(threads)
-    assert first == second
+    assert files[1] == files[2]
+    assert decoded[1].tobytes() == decoded[2].tobytes() == x.tobytes()
+
+
+def test_batch_size_is_recorded_and_checked(models):
+    vae, x = models["logistic"], LEVELS[:50]
+    blobs = {size: compress(vae, x, batch_size=size) for size in (1, 7, 64)}
+    assert len(set(blobs.values())) == 3  # different chunks, different streams ...
+    for blob in blobs.values():  # ... each decoded by the chunks in its file
+        assert decompress(vae, blob).array.tobytes() == x.tobytes()
+    with pytest.raises(ConfigError, match="batch_size must be from 1 to 65536, got 0"):
+        compress(vae, x, batch_size=0)
 
 
 def test_cli_runs_write_identical_files_and_restore_them(run_dirs, tmp_path):
     np.save(tmp_path / "x.npy", LEVELS[100:140])
     for name in ("a", "b"):
         assert main(["compress", str(run_dirs / "logistic"), str(tmp_path / "x.npy"), "--out",
-                     str(tmp_path / f"{name}.vkz"), "--quiet"]) == 0
+                     str(tmp_path / f"{name}.vkz"), "--batch-size", "16", "--quiet"]) == 0
     assert (tmp_path / "a.vkz").read_bytes() == (tmp_path / "b.vkz").read_bytes()
     assert main(["decompress", str(run_dirs / "logistic"), str(tmp_path / "a.vkz"), "--out",
                  str(tmp_path / "back.npy"), "--quiet"]) == 0
@@ -195,8 +236,8 @@ def good_file(run_dirs, tmp_path_factory):
     return path.read_bytes()
 
 
-def newer_version(blob: bytes) -> bytes:
-    preamble = blob[:4] + bytes([VERSION + 1]) + blob[5:13]
+def with_version(blob: bytes, version: int) -> bytes:
+    preamble = blob[:4] + bytes([version]) + blob[5:13]
     return preamble + struct.pack("<I", zlib.crc32(preamble)) + blob[17:]
 
 
@@ -212,7 +253,8 @@ def flip(blob: bytes, bit: int) -> bytes:
     (lambda b: flip(b, 8 * (len(b) - 30) + 3), "checksum does not match"),
     (lambda b: flip(b, 8 * 6), "header checksum"),
     (lambda b: b"PK" + b[2:], "not a vaekit compressed file"),
-    (newer_version, "newer than this vaekit"),
+    (lambda b: with_version(b, VERSION + 1), "newer than this vaekit"),
+    (lambda b: with_version(b, 1), "format version 1, older than this vaekit reads (version 2)"),
 ])
 def test_damaged_files_fail_clearly_and_write_nothing(run_dirs, good_file, tmp_path, capsys, damage, message):
     (tmp_path / "bad.vkz").write_bytes(damage(good_file))
@@ -244,6 +286,9 @@ def test_wrong_shape_and_unrepresentable_values_are_refused(models, run_dirs, tm
     assert main(["compress", str(run_dirs / "logistic"), str(tmp_path / "wide.npy"), "--out",
                  str(tmp_path / "w.vkz")]) == 1
     assert "shape (1, 9, 9)" in capsys.readouterr().err and not (tmp_path / "w.vkz").exists()
+    assert main(["compress", str(run_dirs / "logistic"), str(tmp_path / "wide.npy"), "--out",
+                 str(tmp_path / "w.vkz"), "--mode", "lossy", "--batch-size", "8"]) == 1
+    assert "--batch-size applies to --mode lossless" in capsys.readouterr().err
     with pytest.raises(DataError, match="example 1, position .* holds 7"):
         compress(models["bernoulli"], np.stack([BINARY[0], np.full((8, 8), 7, np.uint8)]))
     with pytest.raises(ConfigError, match="discrete likelihood"):

@@ -21,9 +21,11 @@ Compress DATA with a trained model into one entropy-coded file that `vaekit deco
 back into the data. A VAE is a learned compressor; this writes real files, coded with ANS.
 
 --mode lossless: bits-back coding (BB-ANS). Each example costs about its negative ELBO in bits,
-  and all examples share one stream, so the start-up cost is paid once. Needs a discrete
-  likelihood (bernoulli for binary images, logistic or categorical for 8-bit images) and data
-  it can represent exactly; decompression gives back the identical array.
+  and all examples share one stream, so the start-up cost is paid once. Examples are coded in
+  chunks of up to --batch-size, one network pass and a few vectorised coder calls per chunk;
+  the chunks are recorded in the file. Needs a discrete likelihood (bernoulli for binary
+  images, logistic or categorical for 8-bit images) and data it can represent exactly;
+  decompression gives back the identical array.
 --mode lossy: rounds each example's latent code E[z|x] to a grid set by --quality
   (1-100; each 11 points halve the step) and codes the integers. Works for images and tables;
   decompression gives the decoder's reconstruction.
@@ -50,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latent-bits", type=int, metavar="B",
                    help="lossless only: the latent space is cut into 2**B buckets, 4-16 (default 12; "
                         "more is slower)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="lossless only: the most examples coded together, 1-65536 (default 256, fewer for "
+                        "large examples); recorded in the file, so decoding needs no setting")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)
     p.set_defaults(run=run_compress)
@@ -71,13 +76,15 @@ def run_compress(args: argparse.Namespace) -> int:
 
     if args.mode == "lossless" and args.quality is not None:
         raise ConfigError("--quality applies to --mode lossy; lossless files are exact")
-    if args.mode == "lossy" and args.latent_bits is not None:
-        raise ConfigError("--latent-bits applies to --mode lossless")
+    for flag, value in (("--latent-bits", args.latent_bits), ("--batch-size", args.batch_size)):
+        if args.mode == "lossy" and value is not None:
+            raise ConfigError(f"{flag} applies to --mode lossless")
     out = check_output(args.out, (".vkz",))
     vae = load(args.run_dir, device="cpu")
     data = load_data(args.data, args)
     blob = compress(vae, data, mode=args.mode, quality=50 if args.quality is None else args.quality,
-                    latent_bits=args.latent_bits or 12, array_shape=source_array_shape(args.data, data),
+                    latent_bits=args.latent_bits or 12, batch_size=args.batch_size,
+                    array_shape=source_array_shape(args.data, data),
                     progress=not args.quiet and sys.stderr.isatty())
     atomic.write_bytes(out, blob)
     if not args.quiet:

@@ -4,9 +4,10 @@
     blob = compress(vae, images, mode="lossless")   # bits-back coding (BB-ANS) with constriction's ANS
     restored = decompress(vae, blob).array            # identical to ``images``
 
-Modules: :mod:`container` (the file format), :mod:`bitsback` (lossless), :mod:`lossy`
-(quantised latent codes), :mod:`entropy_models` (integer probability tables),
-:mod:`exact_network` and :mod:`fixedpoint` (the machine-independent arithmetic).
+Modules: :mod:`container` (the file format), :mod:`bitsback` (lossless, in chunks of
+examples), :mod:`lossy` (quantised latent codes), :mod:`entropy_models` (integer CDFs, and
+coding a batch of symbols under them digit by digit), :mod:`exact_network` and
+:mod:`fixedpoint` (the machine-independent arithmetic).
 """
 
 from vaekit.errors import VaekitError

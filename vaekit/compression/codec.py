@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.compression.bitsback import BitsBackCodec
+from vaekit.compression.bitsback import BATCH_RANGE, BitsBackCodec, default_batch_size
 from vaekit.compression.container import (
     CompressedFileError,
     Container,
@@ -137,14 +137,16 @@ def _checked_data(vae: VAE, X: DataLike, array_shape: tuple[int, ...] | None) ->
 
 def compress(
     vae: VAE, X: DataLike, *, mode: str = "lossless", quality: int = 50, latent_bits: int = 12,
-    array_shape: tuple[int, ...] | None = None, progress: bool = False,
+    batch_size: int | None = None, array_shape: tuple[int, ...] | None = None, progress: bool = False,
 ) -> bytes:
     """Compress examples with a fitted VAE into the bytes of a ``.vkz`` file.
 
     ``lossless`` (bits-back coding; a discrete likelihood, values it can represent) decodes
     to the identical array; ``lossy`` codes the quantised posterior mean (``quality`` 1-100)
-    and decodes to the decoder's reconstruction. ``array_shape`` is the per-example shape
-    to restore on decompression (default: that of ``X`` if it is an array).
+    and decodes to the decoder's reconstruction. ``batch_size`` (lossless) is the most
+    examples coded together, recorded in the file (default: up to 256, fewer for large
+    examples); ``array_shape`` is the per-example shape to restore on decompression
+    (default: that of ``X`` if it is an array).
     """
     if mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -160,8 +162,11 @@ def compress(
             raise ConfigError(f"bits-back coding needs the standard normal prior; this model's is "
                               f"{vae.config_.model.prior} (use --mode lossy)")
         symbols = _lossless_symbols(vae, code, data, original)
-        words = BitsBackCodec(net, code, latent_bits).encode(symbols, progress=progress)
-        settings: dict[str, Any] = {"latent_bits": latent_bits}
+        batch_size = default_batch_size(symbols.shape[1]) if batch_size is None else batch_size
+        if not BATCH_RANGE[0] <= batch_size <= BATCH_RANGE[1]:
+            raise ConfigError(f"batch_size must be from {BATCH_RANGE[0]} to {BATCH_RANGE[1]}, got {batch_size}")
+        words = BitsBackCodec(net, code, latent_bits, batch_size).encode(symbols, progress=progress)
+        settings: dict[str, Any] = {"latent_bits": latent_bits, "batch_size": batch_size}
     else:
         codec = _lossy_codec(vae, net, step_for_quality(quality))
         words, settings = codec.encode(codec.quantize(_fixed_input(vae, data.x)))
@@ -200,7 +205,9 @@ def decompress(vae: VAE, blob: bytes, *, source: str = "the file", progress: boo
             code = discrete_code(vae.config_.model.likelihood)
             if not LATENT_BITS_RANGE[0] <= settings["latent_bits"] <= LATENT_BITS_RANGE[1]:
                 raise ValueError(f"latent bits {settings['latent_bits']} out of range")
-            codec = BitsBackCodec(net, code, settings["latent_bits"])
+            if not BATCH_RANGE[0] <= settings["batch_size"] <= BATCH_RANGE[1]:
+                raise ValueError(f"batch size {settings['batch_size']} out of range")
+            codec = BitsBackCodec(net, code, settings["latent_bits"], settings["batch_size"])
             symbols = codec.decode(words, n, int(np.prod(shape)), source, progress=progress)
             raw = _raw_from_symbols(vae, code, symbols, dtype)
         else:

@@ -1,6 +1,6 @@
 """The ``.vkz`` file format: a self-checking container around one entropy-coded stream.
 
-Layout (little-endian), version 1::
+Layout (little-endian), version 2::
 
     offset  size  field
     0       4     magic b"\\x89VKZ"
@@ -16,7 +16,9 @@ Layout (little-endian), version 1::
 
 The first 17 bytes (magic, version, length, preamble CRC) keep this meaning in every
 future version, so any vaekit can tell a damaged file from a truncated one from one
-written by a newer version, and say which.
+written by a newer or an older version, and say which. Version 2 codes lossless files in
+chunks of examples (the batch size is in the metadata); version 1 coded one example at a
+time, and its streams cannot be read by version 2's coder.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 from vaekit.errors import VaekitError
 
 MAGIC = b"\x89VKZ"
-VERSION = 1
+VERSION = 2
 MODES = {1: "lossless", 2: "lossy"}
 _MODE_IDS = {name: key for key, name in MODES.items()}
 _PREAMBLE = struct.Struct("<4sBQ")  # magic, version, total length
@@ -94,6 +96,11 @@ def unpack(blob: bytes, source: str = "the file") -> Container:
         )
     if version < 1:
         raise CompressedFileError(f"{source} is corrupt: format version {version} does not exist")
+    if version < VERSION:
+        raise CompressedFileError(
+            f"{source} uses .vkz format version {version}, older than this vaekit reads (version {VERSION}); "
+            "decompress it with the vaekit that wrote it (0.1.0 wrote version 1), then compress the data again"
+        )
     if len(blob) < total:
         raise CompressedFileError(f"{source} is truncated: it has {len(blob)} of its {total} bytes")
     if len(blob) > total:

@@ -1,21 +1,27 @@
-"""The integer probability models the entropy coder uses.
+"""The integer probability models the entropy coder uses, and how symbols are coded under them.
 
-* ``DiscreteCode``: p(x|z) of a discrete likelihood as per-entry coder models: Bernoulli
-  probabilities for binary data, 256 bin masses for 8-bit levels (discretized logistic
-  or 256-way categorical).
+* ``SymbolCdf``: the cumulative masses of n symbols' models over 2**bits symbols each, as
+  exact integers; ``encode_symbols`` and ``decode_symbols`` code a batch of symbols under
+  them with one constriction call per digit level (see ``encode_symbols``).
+* ``DiscreteCode``: p(x|z) of a discrete likelihood as a ``SymbolCdf`` per entry: a
+  Bernoulli for binary data, 256 levels for 8-bit data (discretized logistic or 256-way
+  categorical).
 * ``LatentBuckets``: the latent space cut into 2**bits buckets of equal mass under the
-  standard normal prior (what bits-back coding codes), with the posterior's bucket masses.
+  standard normal prior (what bits-back coding codes), with the posterior's bucket CDF.
 * ``normal_bins``: standard normal masses between given (standardised) bin edges, for
-  posterior buckets and the quantised-latent models of lossy coding.
+  the quantised-latent models of lossy coding.
 * ``decoder_mean``: the decoder's mean in model units, for lossy reconstructions.
 
 All of it takes and returns the fixed-point integers of :mod:`fixedpoint`, so both ends of
-a codec build bit-identical tables on any machine.
+a codec build bit-identical models on any machine.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache, partial
 from typing import ClassVar
 
 import constriction
@@ -46,12 +52,132 @@ def _fixed(params: Tensor) -> np.ndarray:
     return params.cpu().numpy().astype(np.int64)
 
 
+def _first(edges: np.ndarray, below_one: np.ndarray) -> np.ndarray:
+    """F of a binary symbol at its one inner edge."""
+    return below_one[None, :]
+
+
+def _cumulative(edges: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """F from each row's cumulative masses ``below[e - 1]``."""
+    return np.take(below, np.arange(0, below.size, below.shape[1]) + edges - 1)
+
+
+# -- coding symbols under integer CDFs ----------------------------------------------------------------
+#: Symbols are coded as digits of this many bits, most significant first (the last digit may be
+#: shorter). Part of the file format.
+DIGIT_BITS = 2
+_DIGIT = _model.Categorical(perfect=False)
+#: Models evaluated together: a block's temporaries stay in the CPU cache.
+_BLOCK = 1 << 13
+
+
+@dataclass
+class SymbolCdf:
+    """The models of n symbols over ``0 .. 2**bits - 1``, as cumulative integer masses.
+
+    ``at(edges, *params)`` gives F(e), the mass of the symbols below ``e``, at inner edges
+    ``1 <= e < 2**bits``: ``[m, rows]`` int64 edges (column j for symbol j) and those rows
+    of ``params`` in, ``[m, rows]`` int64 out, never decreasing along e. F(0) = 0 and
+    F(2**bits) = ``total`` (one number, or one per symbol), below 2**52.
+    """
+
+    bits: int
+    at: Callable[..., np.ndarray]
+    params: tuple[np.ndarray, ...]
+    total: int | np.ndarray = PROB_ONE
+
+    @property
+    def n(self) -> int:
+        return len(self.params[0])
+
+
+@cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="vaekit-coder")
+
+
+def _in_blocks(n: int, work: Callable[[slice], None]) -> None:
+    """``work`` on blocks of rows, on torch's thread count (NumPy releases the GIL; rows are independent)."""
+    blocks = [slice(i, i + _BLOCK) for i in range(0, n, _BLOCK)]
+    threads = min(torch.get_num_threads(), len(blocks))
+    if threads > 1:
+        list(_pool(threads).map(work, blocks))
+    else:
+        for rows in blocks:
+            work(rows)
+
+
+def _children(cdf: SymbolCdf, lo: np.ndarray, offsets: np.ndarray, values: np.ndarray, masses: np.ndarray,
+              rows: slice) -> None:
+    """Fill ``values`` with G at the nodes' inner edges and ``masses`` with the children's masses, for ``rows``."""
+    edges = lo[rows] + offsets
+    inner = values[1:-1, rows]
+    np.add(cdf.at(edges, *(param[rows] for param in cdf.params)), edges, out=inner)
+    np.subtract(values[1:, rows], values[:-1, rows], out=masses[rows].T)  # exact: below 2**53
+
+
+def _walk(cdf: SymbolCdf, choose: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Descend every symbol's digit tree from the most significant digit; ``choose(shift, masses)`` picks each digit.
+
+    A node covers the symbols from ``lo`` on; its children's masses are differences of
+    G(e) = F(e) + e at the node's edges: the ``+ e`` keeps every symbol's mass nonzero,
+    whatever the model says. Returns the symbols reached.
+    """
+    n = cdf.n
+    lo = np.zeros(n, np.int64)
+    lo_value = np.zeros(n, np.int64)
+    hi_value = np.asarray(cdf.total, np.int64) + (1 << cdf.bits)
+    columns = np.arange(n)
+    shift = cdf.bits
+    while shift > 0:
+        digit_bits = min(DIGIT_BITS, shift)
+        shift -= digit_bits
+        values = np.empty(((1 << digit_bits) + 1, n), np.int64)  # G at the edges of each node's children
+        values[0], values[-1] = lo_value, hi_value
+        masses = np.empty((n, 1 << digit_bits))
+        offsets = (np.arange(1, 1 << digit_bits, dtype=np.int64) << shift)[:, None]
+        _in_blocks(n, partial(_children, cdf, lo, offsets, values, masses))
+        digit = choose(shift, masses)
+        lo += digit.astype(np.int64) << shift
+        if shift:
+            chosen = digit * n + columns  # in values, flat: G at the chosen child's lower edge
+            lo_value, hi_value = np.take(values, chosen), np.take(values, chosen + n)
+    return lo
+
+
+def encode_symbols(coder: constriction.stream.stack.AnsCoder, symbols: np.ndarray, cdf: SymbolCdf) -> None:
+    """Push int32 ``symbols`` (one per model of ``cdf``) onto the ANS stack.
+
+    Each symbol is coded as its digits (``DIGIT_BITS`` each), each digit under the masses
+    of its node's children: the digits' probabilities multiply to the symbol's mass, so the
+    code length is that of coding the symbol at once, but a model needs F at only 3 edges
+    per digit (12 for an 8-bit level, not all 255: a full table per pixel is what made
+    coding slow), and each digit level of a whole batch is one constriction call.
+    """
+    levels: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def known(shift: int, masses: np.ndarray) -> np.ndarray:
+        digit = (symbols >> shift) & (masses.shape[1] - 1)
+        levels.append((digit, masses))
+        return digit
+
+    _walk(cdf, known)
+    for digit, masses in reversed(levels):  # a stack: the decoder reads the first digit first
+        coder.encode_reverse(digit, _DIGIT, masses)
+
+
+def decode_symbols(coder: constriction.stream.stack.AnsCoder, cdf: SymbolCdf) -> np.ndarray:
+    """Pop int32 symbols, one per model of ``cdf``: the inverse of ``encode_symbols``."""
+    return _walk(cdf, lambda shift, masses: coder.decode(_DIGIT, masses)).astype(np.int32)
+
+
+# -- likelihoods ------------------------------------------------------------------------------------
 class DiscreteCode:
     """How one discrete likelihood turns model-unit data into symbols and decoder output into coder models."""
 
     name: ClassVar[str]
-    #: The constriction model family the per-entry parameters of ``coder_args`` plug into.
-    family: ClassVar[object]
+    #: Symbols are 0 .. 2**bits - 1.
+    bits: ClassVar[int]
 
     def symbols(self, x: np.ndarray) -> np.ndarray:
         """Model-unit values ``[n, *shape]`` -> int32 symbols ``[n, entries]``."""
@@ -65,14 +191,14 @@ class DiscreteCode:
         """The encoder's fixed-point input for symbols, computed from integers only."""
         raise NotImplementedError
 
-    def coder_args(self, params: Tensor) -> tuple[np.ndarray, ...]:
-        """Per-entry model parameters for the ``family`` from one example's fixed-point decoder output."""
+    def cdf(self, params: Tensor) -> SymbolCdf:
+        """The models of every entry of a batch, example by example, from fixed-point decoder output."""
         raise NotImplementedError
 
 
 class BinaryCode(DiscreteCode):
     name = "bernoulli"
-    family = _model.Bernoulli(perfect=False)
+    bits = 1
 
     def symbols(self, x: np.ndarray) -> np.ndarray:
         return (x.reshape(len(x), -1) >= 0.5).astype(np.int32)
@@ -83,15 +209,15 @@ class BinaryCode(DiscreteCode):
     def fixed_input(self, symbols: np.ndarray, shape: tuple[int, ...]) -> Tensor:
         return torch.from_numpy((symbols.astype(np.int64) << FRAC_BITS).reshape(-1, *shape)).double()
 
-    def coder_args(self, params: Tensor) -> tuple[np.ndarray, ...]:
-        # p(1) = sigmoid(logit): an exact integer mass over 2**PROB_BITS, so p is an exact float64.
-        return (sigmoid()(_fixed(params[0, 0]).ravel()) / float(PROB_ONE),)
+    def cdf(self, params: Tensor) -> SymbolCdf:
+        # F(1) = p(0) = 1 - sigmoid(logit), an exact integer mass over 2**PROB_BITS
+        return SymbolCdf(self.bits, _first, (PROB_ONE - sigmoid()(_fixed(params[:, 0]).ravel()),))
 
 
 class LevelCode(DiscreteCode):
-    """8-bit levels 0..255 (model units level / 255), coded with 256 bin masses per entry."""
+    """8-bit levels 0..255 (model units level / 255)."""
 
-    family = _model.Categorical(perfect=False)
+    bits = 8
 
     def symbols(self, x: np.ndarray) -> np.ndarray:
         levels = np.rint(x.reshape(len(x), -1).astype(np.float64) * _LEVEL_MAX)
@@ -107,18 +233,24 @@ class LevelCode(DiscreteCode):
 
 
 class LogisticCode(LevelCode):
-    """Discretized logistic: masses sigmoid((edge_k+1 - loc) / s) - sigmoid((edge_k - loc) / s)."""
+    """Discretized logistic: F(e) = sigmoid((edge_e - loc) / s) at the level edges (e - 1/2) / 255."""
 
     name = "logistic"
-    #: Inner bin edges (k + 1/2) / 255, k = 0..254, in fixed point.
-    EDGES = (np.arange(_LEVEL_MAX, dtype=np.int64) * 2 + 1) * ONE // (2 * _LEVEL_MAX)
+    #: Inner level edges (e - 1/2) / 255 for e = 1..255 in fixed point, at index e.
+    EDGES = np.concatenate([[0], (np.arange(_LEVEL_MAX, dtype=np.int64) * 2 + 1) * ONE // (2 * _LEVEL_MAX)])
 
-    def coder_args(self, params: Tensor) -> tuple[np.ndarray, ...]:
-        loc = np.clip(_fixed(params[0, 0]).ravel(), -16 * ONE, 16 * ONE)
-        log_scale = np.clip(_fixed(params[0, 1]).ravel(), int(MIN_LOG_SCALE * ONE), 8 * ONE)
-        inv_scale = exp_scale()(-log_scale)
-        t = ((self.EDGES[None, :] - loc[:, None]) * inv_scale[:, None]) >> SCALE_BITS
-        return (masses_from_cdf(sigmoid()(t)),)
+    def cdf(self, params: Tensor) -> SymbolCdf:
+        loc = np.clip(_fixed(params[:, 0]).ravel(), -16 * ONE, 16 * ONE)
+        log_scale = np.clip(_fixed(params[:, 1]).ravel(), int(MIN_LOG_SCALE * ONE), 8 * ONE)
+        return SymbolCdf(self.bits, self._at, (loc, exp_scale()(-log_scale)))
+
+    @classmethod
+    def _at(cls, edges: np.ndarray, loc: np.ndarray, inv_scale: np.ndarray) -> np.ndarray:
+        t = np.take(cls.EDGES, edges)
+        t -= loc
+        t *= inv_scale
+        t >>= SCALE_BITS
+        return sigmoid()(t)
 
 
 def _softmax_weights(logits: np.ndarray) -> np.ndarray:
@@ -127,13 +259,15 @@ def _softmax_weights(logits: np.ndarray) -> np.ndarray:
 
 
 class CategoricalCode(LevelCode):
-    """256-way categorical: masses exp(logit_k - max) from the exp table, normalised by the coder."""
+    """256-way categorical: masses exp(logit_k - max) from the exp table."""
 
     name = "categorical"
 
-    def coder_args(self, params: Tensor) -> tuple[np.ndarray, ...]:
-        logits = _fixed(params[0]).reshape(N_PIXEL_LEVELS, -1).T
-        return (_softmax_weights(logits).astype(np.float64),)
+    def cdf(self, params: Tensor) -> SymbolCdf:
+        logits = np.moveaxis(_fixed(params), 1, -1).reshape(-1, N_PIXEL_LEVELS)
+        # 40-bit weights: the 256 of a row sum to less than 2**48
+        below = np.cumsum(_softmax_weights(logits) >> (PROB_BITS - 40), axis=1)
+        return SymbolCdf(self.bits, _cumulative, (below,), below[:, -1])
 
 
 DISCRETE_CODES: dict[str, type[DiscreteCode]] = {
@@ -196,12 +330,11 @@ class LatentBuckets:
         # uniform prior (so it costs nothing): see ``to_prior_symbols``.
         self._scatter = (self.size * 40503 >> 16) | 1  # about size * 0.618, odd
         self._gather = pow(self._scatter, -1, self.size)
-        self.posterior_family = _model.Categorical(perfect=False)
         grid = np.arange(-8 * ONE, 8 * ONE + 1, dtype=np.int64)
         cdf = normal_cdf()(grid)
         quantiles = np.arange(1, 2 * self.size, dtype=np.int64) * (PROB_ONE // (2 * self.size))
         points = grid[np.searchsorted(cdf, quantiles)]
-        self.edges = points[1::2]  # the size - 1 inner edges
+        self.edges = np.concatenate([[0], points[1::2]])  # the size - 1 inner edges, edge e at index e
         self.centres = torch.from_numpy(points[0::2]).double()  # the prior median of each bucket
 
     def to_prior_symbols(self, buckets: np.ndarray) -> np.ndarray:
@@ -220,12 +353,14 @@ class LatentBuckets:
     def from_prior_symbols(self, symbols: np.ndarray) -> np.ndarray:
         return ((symbols.astype(np.int64) * self._gather) % self.size).astype(np.int32)
 
-    def posterior_masses(self, mu: Tensor, logvar: Tensor) -> np.ndarray:
-        """Masses of q(z|x) = N(mu, exp(logvar)) over the buckets, ``[latent_dim, size]`` (fixed point in)."""
-        mu = np.clip(_fixed(mu), -_MEAN_LIMIT, _MEAN_LIMIT)
-        logvar = np.clip(_fixed(logvar), -_LOGVAR_LIMIT, _LOGVAR_LIMIT)
-        inv_sigma = exp_scale()(-logvar >> 1)
-        return normal_bins(((self.edges[None, :] - mu[:, None]) * inv_sigma[:, None]) >> SCALE_BITS)
+    def posterior_cdf(self, mu: Tensor, logvar: Tensor) -> SymbolCdf:
+        """q(z|x) = N(mu, exp(logvar)) over the buckets of every dimension, ``[n, latent_dim]`` fixed point in."""
+        mu = np.clip(_fixed(mu), -_MEAN_LIMIT, _MEAN_LIMIT).ravel()
+        inv_sigma = exp_scale()(-np.clip(_fixed(logvar), -_LOGVAR_LIMIT, _LOGVAR_LIMIT).ravel() >> 1)
+        return SymbolCdf(self.size.bit_length() - 1, self._posterior_at, (mu, inv_sigma))
+
+    def _posterior_at(self, edges: np.ndarray, mu: np.ndarray, inv_sigma: np.ndarray) -> np.ndarray:
+        return normal_cdf()(((self.edges[edges] - mu) * inv_sigma) >> SCALE_BITS)
 
 
 @cache

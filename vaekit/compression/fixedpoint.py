@@ -62,13 +62,15 @@ class Table:
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
         """Interpolated values at fixed-point arguments ``t`` (int64), as int64."""
-        pos = np.asarray(t, dtype=np.int64) - self.lo_fixed
+        pos = np.subtract(t, self.lo_fixed, dtype=np.int64)
         np.clip(pos, 0, self.last, out=pos)
         j = pos >> self.shift
         pos &= (1 << self.shift) - 1
-        pos *= self.slopes[j]
-        pos >>= self.shift
-        return self.values[j] + pos
+        step = np.take(self.slopes, j)
+        step *= pos
+        step >>= self.shift
+        step += np.take(self.values, j)
+        return step
 
 
 def _normal_cdf(t: decimal.Decimal) -> decimal.Decimal:
