@@ -15,6 +15,8 @@ from vaekit.errors import ConfigError
 from vaekit.io.runfolder import RunFolder
 from vaekit.model.build import build_module
 from vaekit.model.hierarchical import HierarchicalVAEModule, layer_sizes
+from vaekit.pictures import run_pictures
+from vaekit.pictures.run_pictures import LAYERED_TEMPERATURE, draw_run_pictures, picture_temperature
 from vaekit.train.distributed import SINGLE_PROCESS
 from vaekit.train.fast_step import fast_elbo
 from vaekit.train.objectives import elbo_loss, importance_samples
@@ -179,3 +181,12 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(fitted, images,
     rows = RunFolder(tmp_path / "cut").read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert [r["val_elbo"] for r in rows] == [r["val_elbo"] for r in straight.history_]
+
+
+def test_run_pictures_sample_below_temperature_one_and_say_so(fitted, images, tmp_path, monkeypatch):
+    titles = []
+    monkeypatch.setattr(run_pictures, "plot_images", lambda images, path, title="": titles.append(title))
+    draw_run_pictures(fitted[0], vaekit.Dataset(images[:8], kind="image", value_max=255.0), tmp_path)
+    assert titles == [f"64 samples from the prior at temperature {LAYERED_TEMPERATURE} (decoder means)"]
+    assert LAYERED_TEMPERATURE < 1
+    assert picture_temperature(ModelConfig(input_shape=(1, 8, 8), arch="resnet")) == 1.0
