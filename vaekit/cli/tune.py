@@ -44,6 +44,7 @@ examples:
   vaekit tune digits --trials 30 --out tuning/digits
   vaekit tune digits --trials 30 --out tuning/digits --timeout 600        # stop after 10 minutes
   vaekit tune wine --space space.json --objective nll --out tuning/wine
+  vaekit tune survey.csv --allow-missing --objective imputation --out tuning/survey
   vaekit tune digits --trials 100 --storage postgresql://me@db/studies --study digits --out tuning/a
 """
 
@@ -59,7 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--space", metavar="FILE",
                         help="JSON search space; without it, a default one (written to OUT/space.json)")
     search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
-                        help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised)")
+                        help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised); imputation: "
+                             "the error of imputing a --val-fraction of a table's observed cells hidden from "
+                             "training, as self-tuning scores (minimised; starts from the imputation defaults)")
     search.add_argument("--pruner", choices=list(PRUNERS), default="median",
                         help="how trials that fall behind are stopped early")
     search.add_argument("--storage", metavar="URL",
@@ -71,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     trial = p.add_argument_group("every trial (a --space entry of the same name wins)")
     trial.add_argument("--model", choices=ARCHITECTURES, default="mlp")
     trial.add_argument("--epochs", type=int, default=20, help="maximum epochs of each trial")
-    trial.add_argument("--val-fraction", type=float, default=0.1, help="share of DATA held out for scoring")
+    trial.add_argument("--val-fraction", type=float, default=0.1, help="share of DATA held out for scoring (with "
+                                                                       "--objective imputation, of its observed cells)")
     trial.add_argument("--seed", type=int, default=0, help="weights and data split (the same for every trial)")
     trial.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")

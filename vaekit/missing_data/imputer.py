@@ -21,12 +21,13 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_dat
 
 from vaekit.config.configs import OPTIONS
 from vaekit.config.options import parameters_doc, stored_init
-from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES
+from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, SELF_TUNE
 from vaekit.estimator import VAE
 from vaekit.missing_data.imputation import impute, multiple_imputations
+from vaekit.missing_data.selftune import self_tune
 
-#: VAE's parameters and the one of its own, the importance samples of each row's conditional mean.
-PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES)
+#: VAE's parameters and two of its own: the importance samples of each row's conditional mean, self-tuning.
+PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES, SELF_TUNE)
 
 
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -38,7 +39,10 @@ a table with gaps): about 4,000 updates (``epochs="auto"``) whatever the number 
 learning rate decayed to 0 on a cosine, the importance-weighted bound with 10 samples (MIWAE),
 and no validation split. ``imputation_samples`` is the number of importance samples used per
 row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, count, binary and
-categorical columns with their own likelihoods.
+categorical columns with their own likelihoods. With ``self_tune`` (the default), ``fit`` first
+chooses the hidden widths on a share of X's observed cells hidden from short fits
+(``vaekit.missing_data.selftune``); ``selected_candidate_`` and ``candidate_scores_`` say what it chose
+and why (None when off).
 
 {parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
 """
@@ -57,8 +61,15 @@ categorical columns with their own likelihoods.
     def fit(self, X: Any, y: Any = None) -> VAEImputer:
         """Train the VAE on X's observed entries (NaN = missing; X may also be complete)."""
         IMPUTATION_SAMPLES.check(self.imputation_samples)
+        tuned = SELF_TUNE.check(self.self_tune)
         X = self._validate(X, reset=True)
-        self.vae_ = VAE(**{name: getattr(self, name) for name in OPTIONS}).fit(self._named(X))
+        params = {name: getattr(self, name) for name in OPTIONS}
+        self.selected_candidate_ = self.candidate_scores_ = None
+        if tuned:
+            tuning = self_tune(params, self._named(X))
+            params.update(tuning.selected)
+            self.selected_candidate_, self.candidate_scores_ = tuning.selected, tuning.candidates
+        self.vae_ = VAE(**params).fit(self._named(X))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
