@@ -54,7 +54,8 @@ class Holdout:
 
     @classmethod
     def of(cls, data: Dataset, share: float = HOLDOUT_SHARE, seed: int = 0) -> Holdout:
-        """Hide ``share`` of the observed cells, chosen with ``seed``; every row and column keeps one observed."""
+        """Hide ``share`` of the observed cells, chosen with ``seed``; every row and column keeps one observed
+        (so a table of one column, or one row, may have none to hide)."""
         if data.kind != "table":
             raise DataError("self-tuning hides cells of a table; images are not tuned")
         if not 0 < share < 1:
@@ -68,8 +69,6 @@ class Holdout:
             for i in np.flatnonzero(~left):
                 line = hidden[i] if axis == 1 else hidden[:, i]
                 line[rng.choice(np.flatnonzero(line))] = False
-        if not hidden.any():
-            raise DataError(f"{data.source or 'the table'} has too few observed cells to hide any for self-tuning")
         scale = np.nanstd(x, axis=0)
         masked = np.where(hidden, np.nan, x).astype(data.x.dtype, copy=False)
         return cls(dataclasses.replace(data, x=masked), hidden, x[hidden], np.where(scale > 0, scale, 1.0))
@@ -112,11 +111,14 @@ def self_tune(params: Mapping[str, Any], X: DataLike, share: float = HOLDOUT_SHA
 
     ``params`` are ``VAE`` parameters; the result's ``selected`` holds those to change before the
     refit on everything (the ``hidden`` widths). Seeded by ``params["seed"]``, so a run repeats exactly.
+    A table with no cell to spare (one column, say) keeps the configuration and lists no candidates.
     """
     data = as_dataset(X, allow_missing=True)
     observed_mask(data)  # rows or columns with nothing observed: refused before any training
     seed = OPTIONS["seed"].check(params["seed"])
     holdout = Holdout.of(data, share, seed)
+    if not holdout.hidden.any():
+        return SelfTuning({"hidden": OPTIONS["hidden"].check(params["hidden"])}, [])
     resolved = resolve_auto(check_params(params), kind="table", rows=data.n, has_missing=True)
     short = {**params, "epochs": max(1, round(resolved["epochs"] * BUDGET_SHARE)), "verbose": False}
     scored = []

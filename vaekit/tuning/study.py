@@ -212,6 +212,9 @@ class ImputationObjective(TrialObjective):
     """
 
     def __init__(self, holdout: Holdout, space: SearchSpace, base: Mapping[str, Any], trials: int = 20) -> None:
+        if not holdout.hidden.any():
+            raise DataError("--objective imputation hides observed cells, but every row and column of this table "
+                            "needs its only observed cell")
         super().__init__(holdout.data, holdout.data, space, base, "imputation", trials)
         self.holdout = holdout
 
