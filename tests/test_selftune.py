@@ -16,7 +16,7 @@ from vaekit.data import from_array
 from vaekit.missing_data import selftune
 from vaekit.missing_data.selftune import Holdout
 
-TINY = {"hidden": (8,), "latent_dim": 2, "epochs": 8, "batch_size": 32, "imputation_samples": 20}
+TINY = {"hidden": (8,), "latent_dim": 2, "epochs": 6, "batch_size": 32, "imputation_samples": 20}
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
@@ -100,13 +100,14 @@ def test_tune_with_the_imputation_objective_scores_as_self_tuning(truth, tmp_pat
     (tmp_path / "space.json").write_text(json.dumps({"width": {"choices": [4, 8, 12]}, "depth": 1,
                                                      "latent_dim": 2, "batch_size": 32}))
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    short = round(TINY["epochs"] * selftune.BUDGET_SHARE)
     assert main(["tune", str(tmp_path / "t.npy"), "--allow-missing", "--objective", "imputation", "--trials", "2",
-                 "--epochs", "2", "--val-fraction", str(selftune.HOLDOUT_SHARE), "--space",
+                 "--epochs", str(short), "--val-fraction", str(selftune.HOLDOUT_SHARE), "--space",
                  str(tmp_path / "space.json"), "--storage", storage, "--pruner", "none", "--quiet",
                  "--out", str(tmp_path / "tune")]) == 0
     trials = optuna.load_study(study_name="vaekit", storage=storage).trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
-    # self-tuning of width 8 for 8 epochs tries widths 4, 8 and 12 for 2 epochs each, on the same hidden cells
+    # self-tuning of width 8 tries widths 4, 8 and 12 for a share of its epochs each, on the same hidden cells
     scores = {c["hidden"][0]: c["error"] for c in VAEImputer(**TINY).fit(x).candidate_scores_}
     for trial in trials:
         assert trial.value == pytest.approx(scores[trial.params["width"]], rel=1e-4)
