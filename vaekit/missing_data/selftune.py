@@ -3,12 +3,12 @@
 A fixed configuration loses to other imputers on some tables, and the cells that would tell
 which configuration fits a table (the missing ones) are unknown. So a seeded share of the
 *observed* cells is hidden (:class:`Holdout`), each candidate (the configured width, half of it
-and 1.5x it) is trained on the rest for a third of the training budget, and imputes the hidden
+and 1.5x it) is trained on the rest for a quarter of the training budget, and imputes the hidden
 cells; the candidate with the lowest error wins and the caller refits it on everything. The
 truly missing cells are NaN from the start and stay NaN: only observed values are ever
 compared. ``vaekit tune --objective imputation`` scores its trials with the same holdout.
 
-Budget on a 1,000-row table with the imputation defaults: three candidates at a third of the
+Budget on a 1,000-row table with the imputation defaults: three candidates at a quarter of the
 updates each, scored with :data:`SCORING_SAMPLES` importance samples, then the full refit.
 """
 
@@ -34,7 +34,7 @@ HOLDOUT_SHARE = 0.2
 #: Candidate widths, as factors of the configured ``hidden`` widths (1.0: the configuration itself).
 WIDTH_FACTORS = (0.5, 1.0, 1.5)
 #: Share of the configured epochs each candidate trains for.
-BUDGET_SHARE = 1 / 3
+BUDGET_SHARE = 0.25
 #: Importance samples per row when a candidate imputes the hidden cells (ranking needs fewer than the final fill).
 SCORING_SAMPLES = 100
 
