@@ -103,8 +103,10 @@ def _raw_from_symbols(vae: VAE, code: DiscreteCode, symbols: np.ndarray, dtype: 
     return _cast(vae.preprocessor_.inverse_transform(values), dtype)
 
 
-def _lossless_symbols(vae: VAE, code: DiscreteCode, data: Dataset, original: np.ndarray) -> np.ndarray:
-    """Symbols for the data, after proving that decoding them gives back ``original`` bit for bit."""
+def _lossless_symbols(vae: VAE, code: DiscreteCode, data: Dataset, original: np.ndarray, first: int) -> np.ndarray:
+    """Symbols for the data, after proving that decoding them gives back ``original`` bit for bit.
+
+    ``first`` is the number of the first example, for the error message."""
     symbols = code.symbols(vae.preprocessor_.transform(data.x))
     restored = to_layout(_raw_from_symbols(vae, code, symbols, original.dtype), original.shape[1:])
     differs = restored.view(np.uint8) != original.view(np.uint8)
@@ -115,7 +117,7 @@ def _lossless_symbols(vae: VAE, code: DiscreteCode, data: Dataset, original: np.
         alphabet = (f"only 0 and {scale:g}" if code.name == "bernoulli"
                     else f"only the 256 levels k * {scale:g} / 255")
         raise DataError(
-            f"{data.source or 'the data'}: example {at[0]}, position {at[1:]} holds {original[at].item()!r}, "
+            f"{data.source or 'the data'}: example {first + at[0]}, position {at[1:]} holds {original[at].item()!r}, "
             f"which this {code.name} model cannot code losslessly (it codes {alphabet}); use --mode lossy, "
             "or a model trained on data of that kind"
         )
@@ -151,7 +153,7 @@ def _pieces(X: DataLike, chunk_size: int) -> Iterator[DataLike]:
             yield np.asarray(X[rows])
 
 
-ChunkEncoder = Callable[[Dataset, np.ndarray], tuple[np.ndarray, dict[str, Any]]]
+ChunkEncoder = Callable[[Dataset, np.ndarray, int], tuple[np.ndarray, dict[str, Any]]]
 
 
 def _chunk_encoder(vae: VAE, mode: str, quality: int, latent_bits: int,
@@ -162,7 +164,7 @@ def _chunk_encoder(vae: VAE, mode: str, quality: int, latent_bits: int,
     net = _exact_vae(vae)
     if mode == "lossy":
         lossy = _lossy_codec(vae, net, step_for_quality(quality))
-        return {"step": lossy.step}, lambda data, _: lossy.encode(lossy.quantize(_fixed_input(vae, data.x)))
+        return {"step": lossy.step}, lambda data, _, __: lossy.encode(lossy.quantize(_fixed_input(vae, data.x)))
     if not LATENT_BITS_RANGE[0] <= latent_bits <= LATENT_BITS_RANGE[1]:
         raise ConfigError(f"--latent-bits must be from {LATENT_BITS_RANGE[0]} to {LATENT_BITS_RANGE[1]}, "
                           f"got {latent_bits}")
@@ -176,8 +178,8 @@ def _chunk_encoder(vae: VAE, mode: str, quality: int, latent_bits: int,
         raise ConfigError(f"batch_size must be from {BATCH_RANGE[0]} to {BATCH_RANGE[1]}, got {batch_size}")
     codec = BitsBackCodec(net, code, latent_bits, batch_size)
 
-    def encode(data: Dataset, original: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        return codec.encode(_lossless_symbols(vae, code, data, original)), {}
+    def encode(data: Dataset, original: np.ndarray, first: int) -> tuple[np.ndarray, dict[str, Any]]:
+        return codec.encode(_lossless_symbols(vae, code, data, original, first)), {}
 
     return {"latent_bits": latent_bits, "batch_size": batch_size}, encode
 
@@ -216,7 +218,7 @@ def compress_to(
                 raise DataError(f"{data.source or 'the data'}: examples {n} on differ from the first ones "
                                 f"({layout} instead of {meta})")
             meta = layout
-            words, chunk_settings = encode(data, original)
+            words, chunk_settings = encode(data, original, n)
             if data.names is not None:
                 chunk_settings = {**chunk_settings, "names": list(data.names)}
             writer.add(data.n, chunk_settings, words)
