@@ -1,9 +1,11 @@
-"""``compress`` and ``decompress``: data in, a complete ``.vkz`` file out, and back.
+"""``compress`` and ``decompress``: data in, a complete ``.vkz`` file out, and back, a chunk at a time.
 
 This module ties the parts together: it checks the model and the data, maps the user's
 raw values to the coder's symbols (and proves, before writing anything, that the mapping
 inverts exactly for lossless mode), records what the output must look like (item count,
-shapes, dtype, file names, columns) and wraps the coded stream in the container.
+shapes, dtype, file names, columns) and writes the coded chunks into the container. The
+data is read, coded and written a chunk at a time, and a file is decoded chunk by chunk,
+only the chunks that hold the items asked for, so neither side holds more than a chunk.
 """
 
 from __future__ import annotations
