@@ -2,18 +2,79 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+
+#: The README's examples train for real lengths; here each runs as written with these shortened. Every
+#: pattern must occur in the README (tested), so rewording an example cannot silently skip its substitution.
+SHORTER = [
+    (r"\bepochs=\d+", "epochs=2"),
+    (r'"epochs": \d+', '"epochs": 2'),
+    (r"\btrials=\d+", "trials=2"),
+    (r"\biw_samples=1000\b", "iw_samples=20"),
+    (r"\bm=20\b", "m=3"),
+    (r"VAEImputer\(\)", "VAEImputer(epochs=2)"),
+    (r'embed\(codes, "tsne"', 'embed(codes, "pca"'),
+    (r'write_report\(vae, data, "report\.html"\)', 'write_report(vae, data, "report.html", maps=("pca",))'),
+    (r"\bport=8765\b", "port=0"),
+    # The server answers one request from a thread, then stops (the page itself is tested in a browser).
+    (r"server\.serve_forever\(\)",
+     "import threading, urllib.request; threading.Thread(target=server.serve_forever, daemon=True).start(); "
+     "assert b'latent_dim' in urllib.request.urlopen(server.url + 'api/info', timeout=30).read(); "
+     "server.shutdown()"),
+]
+
 
 def python_blocks() -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", README, flags=re.S | re.M)
 
 
+def shortened(block: str) -> str:
+    for pattern, replacement in SHORTER:
+        block = re.sub(pattern, replacement, block)
+    return block
+
+
 def test_the_readme_has_python_examples():
     assert len(python_blocks()) >= 5
+
+
+@pytest.mark.parametrize("pattern", [pattern for pattern, _ in SHORTER])
+def test_every_shortening_applies_to_an_example(pattern):
+    assert any(re.search(pattern, block) for block in python_blocks()), f"{pattern!r} occurs in no README example"
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """One process that imports torch and friends once, then forks a fresh child per example."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fork_runner.py")], env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    yield process
+    process.stdin.close()
+    process.wait(timeout=60)
+
+
+@pytest.mark.parametrize("number", range(1, len(python_blocks()) + 1))
+def test_the_readme_python_example_runs_on_its_own(number, tmp_path, runner):
+    """Each block runs alone in a fresh process, an empty namespace and an empty folder, as a reader would paste it."""
+    block = python_blocks()[number - 1]
+    log, folder = tmp_path / "output.log", tmp_path / "example"
+    folder.mkdir()
+    request = {"code": shortened(block), "cwd": str(folder), "log": str(log), "timeout": 300}
+    runner.stdin.write(json.dumps(request) + "\n")
+    runner.stdin.flush()
+    status = json.loads(runner.stdout.readline())["status"]
+    assert status == 0, f"README.md python block {number} failed:\n{block}\n{log.read_text()[-3000:]}"
 
 
 def test_every_benchmark_table_names_its_commit():
