@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+
+from vaekit.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -75,6 +79,57 @@ def test_the_readme_python_example_runs_on_its_own(number, tmp_path, runner):
     runner.stdin.flush()
     status = json.loads(runner.stdout.readline())["status"]
     assert status == 0, f"README.md python block {number} failed:\n{block}\n{log.read_text()[-3000:]}"
+
+
+#: Values for the synopsis's placeholders where the flag checks its value (the others are read as names).
+PLACEHOLDERS = {"N": "16", "E": "10", "NATS": "0.5", "C": "25", "B": "6", "K": "2", "U": "0", "I": "0", "J": "7",
+                "S": "600", "COL=TYPE": "age=real", "PART": "decoder"}
+
+
+def vaekit_commands() -> list[str]:
+    """Every ``vaekit`` command line in the README's bash blocks (also after ``&&`` or ``-m``), comments dropped.
+
+    A line ending in a backslash, or an indented line (the synopsis's layout), continues the one before.
+    """
+    commands = []
+    for block in re.findall(r"^ *```bash\n(.*?)^ *```", README, flags=re.S | re.M):
+        lines: list[str] = []
+        for line in textwrap.dedent(block).replace("\\\n", " ").split("\n"):
+            line = line.split("#")[0].rstrip()
+            if line[:1].isspace() and lines:
+                lines[-1] += " " + line.strip()
+            elif line:
+                lines.append(line)
+        commands += [m[1] for line in lines if (m := re.search(r"(?:^|&&|-m)\s*vaekit\s+(\S.*)$", line))]
+    return commands
+
+
+def argument_lists(command: str) -> list[list[str]]:
+    """A synopsis line as command lines to parse: ``[...]`` taken, ``a|b`` each in turn, ``...`` dropped."""
+    words = [PLACEHOLDERS.get(w, w) for w in (w.strip("[]") for w in shlex.split(command)) if w and w != "..."]
+    first = [w.split("|")[0] if not w.startswith("-") else w for w in words]
+    lists = [first]
+    for i, word in enumerate(words):
+        if "|" in word and not word.startswith("-"):
+            lists += [first[:i] + [alternative] + first[i + 1:] for alternative in word.split("|")[1:]]
+    return lists
+
+
+def test_the_readme_shows_every_command():
+    commands = vaekit_commands()
+    assert len(commands) > 40
+    parser_commands = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.dest == "command")
+    assert {c.split()[0] for c in commands} == set(parser_commands.choices)
+
+
+@pytest.mark.parametrize("command", vaekit_commands())
+def test_every_readme_command_line_parses(command, capsys):
+    """The flags and values the README shows exist (parsing only: nothing runs)."""
+    for words in argument_lists(command):
+        try:
+            build_parser().parse_args(words)
+        except SystemExit:
+            pytest.fail(f"README: vaekit {' '.join(words)}\n{capsys.readouterr().err}")
 
 
 def test_every_benchmark_table_names_its_commit():
