@@ -18,6 +18,13 @@ from vaekit.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
+#: The explorer answers one request from a thread, then stops (the page itself is tested in a browser).
+SERVE_ONCE = """import threading, urllib.request
+threading.Thread(target=server.serve_forever, daemon=True).start()
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1, never through an http_proxy
+assert b"latent_dim" in direct.open(server.url + "api/info", timeout=30).read()
+server.shutdown()"""
+
 #: The README's examples train for real lengths; here each runs as written with these shortened. Every
 #: pattern must occur in the README (tested), so rewording an example cannot silently skip its substitution.
 SHORTER = [
@@ -30,11 +37,7 @@ SHORTER = [
     (r'embed\(codes, "tsne"', 'embed(codes, "pca"'),
     (r'write_report\(vae, data, "report\.html"\)', 'write_report(vae, data, "report.html", maps=("pca",))'),
     (r"\bport=8765\b", "port=0"),
-    # The server answers one request from a thread, then stops (the page itself is tested in a browser).
-    (r"server\.serve_forever\(\)",
-     "import threading, urllib.request; threading.Thread(target=server.serve_forever, daemon=True).start(); "
-     "assert b'latent_dim' in urllib.request.urlopen(server.url + 'api/info', timeout=30).read(); "
-     "server.shutdown()"),
+    (r"server\.serve_forever\(\)", SERVE_ONCE),
 ]
 
 
