@@ -86,7 +86,7 @@ def test_the_readme_python_example_runs_on_its_own(number, tmp_path, runner):
 
 #: Values for the synopsis's placeholders where the flag checks its value (the others are read as names).
 PLACEHOLDERS = {"N": "16", "E": "10", "NATS": "0.5", "C": "25", "B": "6", "K": "2", "U": "0", "I": "0", "J": "7",
-                "S": "600", "COL=TYPE": "age=real", "PART": "decoder"}
+                "S": "600", "COL=TYPE": "age=real", "PART": "decoder", "A:B": "100:200"}
 
 
 def vaekit_commands() -> list[str]:
