@@ -184,8 +184,8 @@ def unavailable_methods(methods: list[str]) -> dict[str, str]:
 def run(tables: list[str], mechanisms: list[str], seeds: int, methods: list[str], max_rows: int) -> dict:
     """Every (table, mechanism, seed, method) score and time, plus the methods that failed or could not run."""
     skipped = unavailable_methods(methods)
-    for method, why in skipped.items():
-        print(f"NOT RUN: {method}: {why}", file=sys.stderr, flush=True)
+    if skipped:
+        print(f"NOT RUN: {', '.join(skipped)}: {next(iter(skipped.values()))}", file=sys.stderr, flush=True)
     active = [m for m in methods if m not in skipped]
     results, failures, shapes = [], [], {}
     for table in tables:
@@ -253,12 +253,20 @@ def markdown(report: dict, seeds: int) -> str:
                  + " |\n|---|" + "---:|" * len(methods) + "\n| mean per fit | "
                  + " | ".join(f"{np.mean(t):.1f}" if t else "—" for t in times.values()) + " |\n| total | "
                  + " | ".join(f"{np.sum(t):.0f}" if t else "—" for t in times.values()) + " |")
-    for method, why in report["not_run"].items():
-        parts.append(f"**{method} not run**: {why}")
-    for failure in report["failures"]:
-        parts.append(f"**{failure['method']} failed** on {failure['table']} {failure['mask']} seed "
-                     f"{failure['seed']}: {failure['error']}")
+    for why in dict.fromkeys(report["not_run"].values()):
+        parts.append(f"**Not run: {', '.join(m for m, w in report['not_run'].items() if w == why)}**: {why}")
+    for (method, error), where in _grouped(report["failures"]).items():
+        parts.append(f"**{method} failed** on {len(where)} mask(s) ({', '.join(where[:3])}"
+                     f"{', ...' if len(where) > 3 else ''}): {error}")
     return "\n\n".join(parts) + "\n"
+
+
+def _grouped(failures: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """Failures by method and error, each with where it happened ("table mask seed N")."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for f in failures:
+        grouped.setdefault((f["method"], f["error"]), []).append(f"{f['table']} {f['mask']} seed {f['seed']}")
+    return grouped
 
 
 def write_text(path: Path, text: str) -> None:
