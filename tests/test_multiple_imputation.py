@@ -101,7 +101,8 @@ def test_pooling_refuses_bad_input(estimates, variances, kwargs, message):
 
 
 def test_too_few_effective_samples_for_the_draws_warns_with_the_fix():
-    with pytest.warns(RuntimeWarning, match="raise iw_samples"):
+    with pytest.warns(RuntimeWarning, match="Raise iw_samples.*to about 1000"):
+        # the 5 % quantile row has 10 effective samples of 200: 200 · 50 / 10 = 1000 reach 50
         warn_if_few_effective(np.array([100.0] * 90 + [10.0] * 10), draws=50, iw_samples=200)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

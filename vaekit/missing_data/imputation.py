@@ -18,6 +18,7 @@ Observed entries always come back exactly as given; only NaN entries are filled.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 import numpy as np
@@ -77,11 +78,13 @@ def warn_if_few_effective(ess: np.ndarray, draws: int, iw_samples: int) -> None:
     repeated codes make the copies alike."""
     low = float(np.mean(ess < draws))
     if low > LOW_ESS_SHARE:
+        # the effective size grows about in proportion to K: aim the (LOW_ESS_SHARE)-quantile row at M
+        enough = math.ceil(iw_samples * draws / max(float(np.quantile(ess, LOW_ESS_SHARE)), 1.0) / 100) * 100
         warnings.warn(
             f"{low:.0%} of the imputed rows have an importance-sampling effective sample size below the "
-            f"{draws} imputations (median {np.median(ess):.0f} of {iw_samples} samples), so the imputations "
-            f"vary too little: raise iw_samples (VAEImputer's imputation_samples, vaekit impute --iw-samples) "
-            f"to {max(2 * iw_samples, 10 * draws)} or more, or draw fewer imputations",
+            f"{draws} imputations (median {np.median(ess):.0f} of {iw_samples} samples): their draws reuse "
+            f"a few codes and may vary too little. Raise iw_samples (VAEImputer's imputation_samples, "
+            f"vaekit impute --iw-samples) to about {max(enough, 2 * iw_samples)}, or draw fewer imputations",
             RuntimeWarning, stacklevel=3)
 
 
