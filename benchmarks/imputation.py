@@ -149,8 +149,8 @@ IMPUTERS: dict[str, Imputer] = {
 
 
 def standardised(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The table as floats with its numeric columns standardised (over all its cells: the truth's scale) and
-    categorical columns as codes, and the categorical column indices."""
+    """The table as floats, numeric columns standardised (so MAR/MNAR's logistic masks weigh columns alike) and
+    categorical columns as codes; and the categorical column indices."""
     x, categorical = encode(frame)
     numeric = np.setdiff1d(np.arange(x.shape[1]), categorical)
     x[:, numeric] = (x[:, numeric] - x[:, numeric].mean(0)) / x[:, numeric].std(0)
