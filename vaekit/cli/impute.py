@@ -33,7 +33,9 @@ their most probable category and count columns a whole number.
 
 With --multiple M, M completed tables are written instead (FILLED_1 ... FILLED_M), each drawn
 from the conditional distribution of the missing cells by sampling importance resampling.
-Analyse each and pool the results (Rubin's rules) to carry the uncertainty of the imputation.
+Analyse each and pool the results with Rubin's rules (vaekit.pool_estimates in Python) to carry
+the uncertainty of the imputation. A warning says when K is too small for M honest draws (the
+importance weights of over 5 % of the rows rest on fewer than M effective samples): raise K.
 
 Column names and order, the row index and any --label-column stay as in DATA; values are in
 DATA's own units. On any error nothing is written.

@@ -18,6 +18,8 @@ Observed entries always come back exactly as given; only NaN entries are filled.
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,8 @@ from vaekit.train.objectives import importance_samples
 
 #: Decoded numbers held at once (codes x rows x parameters per row): bounds memory for any K.
 DECODE_BUDGET = 1 << 23
+#: Share of rows whose importance weights may rest on fewer than M effective codes before M draws get a warning.
+LOW_ESS_SHARE = 0.05
 
 
 @torch.no_grad()
@@ -62,6 +66,26 @@ def _resampled(module: VAEModule, params: Tensor, weights: Tensor, draws: int, g
     chosen = params.transpose(0, 1)[torch.arange(params.shape[1]).unsqueeze(1), picks]  # [batch, draws, P, ...]
     values = module.likelihood.sample(chosen.flatten(0, 1), generator=gen)
     return values.view(params.shape[1], draws, *values.shape[1:]).transpose(0, 1)
+
+
+def effective_sample_size(weights: Tensor) -> Tensor:
+    """Kish's effective number of codes behind each row's self-normalised weights ``[k, batch]``: 1 / Σ ŵ²."""
+    return weights.square().sum(0).reciprocal()
+
+
+def warn_if_few_effective(ess: np.ndarray, draws: int, iw_samples: int) -> None:
+    """Warn when M draws resample fewer than M effective codes on too many rows: their spread is then too narrow,
+    repeated codes make the copies alike."""
+    low = float(np.mean(ess < draws))
+    if low > LOW_ESS_SHARE:
+        # the effective size grows about in proportion to K: aim the (LOW_ESS_SHARE)-quantile row at M
+        enough = math.ceil(iw_samples * draws / max(float(np.quantile(ess, LOW_ESS_SHARE)), 1.0) / 100) * 100
+        warnings.warn(
+            f"{low:.0%} of the imputed rows have an importance-sampling effective sample size below the "
+            f"{draws} imputations (median {np.median(ess):.0f} of {iw_samples} samples): their draws reuse "
+            f"a few codes and may vary too little. Raise iw_samples (VAEImputer's imputation_samples, "
+            f"vaekit impute --iw-samples) to about {max(enough, 2 * iw_samples)}, or draw fewer imputations",
+            RuntimeWarning, stacklevel=3)
 
 
 def fill_values(
@@ -92,6 +116,7 @@ def fill_values(
     per_row = iw_samples * module.likelihood.n_params * int(np.prod(data.shape))
     batch = max(1, DECODE_BUDGET // per_row)
     module.eval()
+    ess = []
     for start in tqdm(range(0, rows.size, batch), desc="imputing", unit="batch", disable=not progress):
         sl = slice(start, start + batch)
         params, weights = importance_weighted(module, x[sl], mask[sl], iw_samples, gen)
@@ -99,8 +124,11 @@ def fill_values(
             filled = [mixture_point(module, params, weights)]
         else:
             filled = list(_resampled(module, params, weights, draws, gen))
+            ess.append(effective_sample_size(weights).cpu().numpy())
         for out, f in zip(values, filled, strict=True):
             out[rows[sl]] = pre.inverse_transform(f.cpu().numpy())
+    if draws is not None:
+        warn_if_few_effective(np.concatenate(ess), draws, iw_samples)
     return missing, values
 
 
