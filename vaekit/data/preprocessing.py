@@ -12,19 +12,22 @@ data's statistics; :meth:`Preprocessor.check` refuses what would be mapped wrong
   takes integers within that range, a model trained on floats in [0, 1] values within [0, 1].
   Floats in [0, 1] given to a model of 8-bit images would otherwise be divided by 255 and
   seen as nearly black, so they are refused, naming both ranges; nothing is converted silently.
-* tables: any range (standardising copes with new values); a Bernoulli table's values must be 0 or 1.
+* tables: any range (standardising copes with new values); a Bernoulli table's values must be 0 or 1;
+  text, category and boolean columns hold values seen in training (their codes are mapped onto the
+  training table's vocabularies, ``vaekit.data.coding``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vaekit.config.column_types import fit_columns, from_model_units, to_model_units
+from vaekit.data.coding import Vocabulary, align
 from vaekit.data.out_of_core import column_moments, is_out_of_core
 from vaekit.data.validate import first_non_binary, value_range
 from vaekit.errors import DataError
@@ -51,6 +54,8 @@ class Preprocessor:
     integers: bool | None = None
     #: Tables of the Bernoulli likelihood: values 0 and 1, kept as they are.
     binary: bool = False
+    #: Tables: the training values of each text, category or boolean column; code i stands for values[i].
+    vocabularies: dict[str, list] | None = None
 
     @classmethod
     def fit(cls, data: Dataset, column_types: Sequence[str] = (), binary: bool = False) -> Preprocessor:
@@ -65,7 +70,8 @@ class Preprocessor:
                        columns=columns, binary=True)
         x = data.x if is_out_of_core(data.x) else np.asarray(data.x, dtype=np.float64)
         if column_types:
-            return cls(kind="table", input_shape=tuple(data.shape), columns=columns,
+            vocabularies = {name: list(v.values) for name, v in (data.coding or {}).items()} or None
+            return cls(kind="table", input_shape=tuple(data.shape), columns=columns, vocabularies=vocabularies,
                        column_types=list(column_types), **fit_columns(x, column_types, data.columns))
         # a table on disk is summarised block by block instead of being copied into memory
         mean, std = column_moments(x) if is_out_of_core(x) else (np.nanmean(x, axis=0), np.nanstd(x, axis=0))
@@ -73,8 +79,11 @@ class Preprocessor:
         return cls(kind="table", input_shape=tuple(data.shape), mean=mean.tolist(), std=std.tolist(),
                    columns=columns)
 
-    def check(self, data: Dataset) -> None:
-        """Refuse data that does not look like the training data, or is not in its units (see the module)."""
+    def check(self, data: Dataset) -> Dataset:
+        """Refuse data that does not look like the training data, or is not in its units (see the module).
+
+        Returns ``data`` with its coded columns in the training table's codes (the same object if none).
+        """
         if data.kind != self.kind or tuple(data.shape) != self.input_shape:
             raise DataError(
                 f"{data.source or 'the data'} has {data.kind} examples of shape {tuple(data.shape)}, "
@@ -89,6 +98,14 @@ class Preprocessor:
                             f"(likelihood bernoulli), but {bad}")
         if self.kind == "image":
             self._check_scale(data)
+        if not (self.vocabularies or data.coding):
+            return data
+        own = data.coding or {}
+        trained = self.vocabularies or {}
+        x = align(data.x, self._names(), own, trained)
+        coding = {name: Vocabulary(own[name].kind if name in own else "category", tuple(values))
+                  for name, values in trained.items()}
+        return replace(data, x=x.astype(np.float32), coding=coding)
 
     def _check_scale(self, data: Dataset) -> None:
         """Images on the training data's value scale (see the module)."""
