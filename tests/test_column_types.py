@@ -67,10 +67,23 @@ def test_vocabularies_are_saved_as_json_and_auto_picks_mixed(fitted, tmp_path):
     assert vae.config_.model.likelihood == "mixed"
     assert vae.config_.model.column_types[0] == "categorical" and vae.config_.model.column_types[2] == "binary"
     vae.save(tmp_path / "run")
-    saved = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
-    assert saved["vocabularies"] == {"color": ["blue", "green", "red"], "flag": [False, True], "kind": ["a", "b"]}
+    saved = json.loads((tmp_path / "run" / "preprocessing.json").read_text())["vocabularies"]
+    assert {name: v["values"] for name, v in saved.items()} == {
+        "color": ["blue", "green", "red"], "flag": [False, True], "kind": ["a", "b"]}
+    assert saved["kind"]["categories"] == ["a", "b", "c"] and saved["flag"]["dtype"] == "boolean"
     numeric = VAEImputer(**{**FAST, "epochs": 1}).fit(_table()[["size"]].assign(other=1.0 + np.arange(150)))
     assert numeric.vae_.config_.model.likelihood == "gaussian"
+
+
+def test_samples_and_reconstructions_come_back_in_the_columns_types(fitted):
+    _, holey, imputer = fitted
+    vae = imputer.vae_
+    samples = vae.to_frame(vae.sample(20))
+    assert [str(t) for t in samples.dtypes] == ["object", "float32", "boolean", "int64", "category"]
+    assert set(samples["color"]) <= {"red", "green", "blue"} and list(samples["kind"].cat.categories) == ["a", "b", "c"]
+    rows = holey.dropna().head(4)
+    again = vae.to_frame(vae.reconstruct(rows), rows.index)
+    assert list(again.index) == list(rows.index) and set(again["flag"]) <= {True, False}
 
 
 def test_an_unseen_category_is_named(fitted):

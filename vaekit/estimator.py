@@ -35,7 +35,7 @@ from vaekit.config.configs import (
 from vaekit.config.options import parameters_doc, stored_init
 from vaekit.config.presets import preset_params
 from vaekit.data import Dataset, from_array
-from vaekit.data.coding import coded_types, encode_frame
+from vaekit.data.coding import coded_types, encode_frame, to_frame
 from vaekit.data.missing import observed_mask, zero_filled
 from vaekit.data.out_of_core import is_out_of_core
 from vaekit.data.preprocessing import Preprocessor, fixed_binarization
@@ -334,6 +334,20 @@ data gives float64 results (anything else float32).
     def reconstruct(self, X: DataLike) -> np.ndarray:
         """Decoder mean at the posterior mean, in original units."""
         return self.inverse_transform(self.transform(X))
+
+    def to_frame(self, values: np.ndarray, index: list | None = None) -> pd.DataFrame:
+        """Table rows from :meth:`sample`, :meth:`reconstruct` or :meth:`inverse_transform` as a DataFrame with
+        the training table's columns: its text, category and boolean columns (codes in those arrays) in their
+        own values and dtypes, columns of whole numbers (counts, integer categories) as int64."""
+        check_is_fitted(self, "module_")
+        pre = self.preprocessor_
+        if pre.kind != "table":
+            raise DataError("to_frame is for models of tables; this one models images")
+        frame = to_frame(np.asarray(values), pre.column_names(), pre.vocabularies, index)
+        layout = zip(frame.columns, pre.column_types or (), pre.categories or (), strict=False)
+        whole = [name for name, kind, codes in layout if name not in (pre.vocabularies or {})
+                 and (kind == "count" or (codes and np.all(np.mod(codes, 1) == 0)))]
+        return frame.astype(dict.fromkeys(whole, np.int64))
 
     def score(self, X: DataLike, y: Any = None) -> float:
         """Mean ELBO in nats per example (higher is better)."""

@@ -45,8 +45,28 @@ class Vocabulary:
 
     kind: str
     values: tuple
+    #: The pandas dtype it came in, so model output goes back in it.
+    dtype: str = "object"
+    #: A category column's categories, the unused ones included.
+    categories: tuple = ()
     #: A ``mixed`` column's Python types, for its error (its values are kept as text).
     types: tuple = ()
+
+    def to_dict(self) -> dict:
+        """Plain JSON (``preprocessing.json``)."""
+        return {"kind": self.kind, "values": list(self.values), "dtype": self.dtype,
+                "categories": list(self.categories)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping) -> Vocabulary:
+        return cls(raw["kind"], tuple(raw["values"]), raw["dtype"], tuple(raw["categories"]))
+
+    def series(self, codes: np.ndarray, index: Sequence | None = None) -> pd.Series:
+        """Codes (whole numbers) as this column's values, in its own dtype."""
+        values = [self.values[int(c)] for c in np.round(codes)]
+        if self.kind == "category":
+            return pd.Series(pd.Categorical(values, categories=list(self.categories)), index=index)
+        return pd.Series(values, index=index, dtype=self.dtype if self.kind != "mixed" else object)
 
     def describe(self, limit: int = 5) -> str:
         shown = ", ".join(repr(v) for v in self.values[:limit])
@@ -64,29 +84,30 @@ def _vocabulary(column: pd.Series) -> Vocabulary | None:
     """The vocabulary of a non-numeric column (None for numbers, which the model takes as they are)."""
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        return Vocabulary("bool", (False, True))
+        return Vocabulary("bool", (False, True), str(dtype))
     if isinstance(dtype, pd.CategoricalDtype):
         seen = set(column.dropna())
-        return Vocabulary("category", tuple(_python(c) for c in dtype.categories if c in seen))
+        categories = tuple(_python(c) for c in dtype.categories)
+        return Vocabulary("category", tuple(c for c in categories if c in seen), "category", categories)
     if pd.api.types.is_numeric_dtype(dtype):
         return None
     present = column.dropna()
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return Vocabulary("date", tuple(sorted({_python(v) for v in present})))
+        return Vocabulary("date", tuple(sorted({_python(v) for v in present})), str(dtype))
     if present.empty:
         return None  # all missing: reported by the check of missing values
     if all(isinstance(v, (bool, np.bool_)) for v in present):
-        return Vocabulary("bool", (False, True))
+        return Vocabulary("bool", (False, True), "boolean")
     if all(isinstance(v, str) for v in present):
         values = tuple(sorted(set(present)))
         numbers = pd.to_numeric(pd.Series(values), errors="coerce").notna()
         if numbers.any() and not numbers.all():  # e.g. a stray word in a column of numbers
-            return Vocabulary("mixed", values, ("number", "text"))
-        return Vocabulary("date" if all(_DATE.match(v) for v in values) else "text", values)
+            return Vocabulary("mixed", values, types=("number", "text"))
+        return Vocabulary("date" if all(_DATE.match(v) for v in values) else "text", values, str(dtype))
     if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
         return None
     types = tuple(sorted({type(v).__name__ for v in present}))
-    return Vocabulary("mixed", tuple(sorted({str(v) for v in present})), types)
+    return Vocabulary("mixed", tuple(sorted({str(v) for v in present})), types=types)
 
 
 def encode_frame(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, Vocabulary]]:
@@ -196,7 +217,7 @@ def align(x: np.ndarray, columns: Sequence[str], own: Mapping[str, Vocabulary],
 
 
 def fill_frame(frame: pd.DataFrame, columns: Sequence[str], missing: np.ndarray, values: np.ndarray,
-               vocabularies: Mapping[str, Sequence] | None) -> pd.DataFrame:
+               vocabularies: Mapping[str, Mapping] | None) -> pd.DataFrame:
     """``frame`` with the missing cells of its model ``columns`` set from ``values`` (model output in
     original units: codes for coded columns), each column keeping its dtype."""
     out = frame.copy()
@@ -206,7 +227,7 @@ def fill_frame(frame: pd.DataFrame, columns: Sequence[str], missing: np.ndarray,
         known = (vocabularies or {}).get(name)
         column = out[name]
         if known is not None:
-            new = [known[int(c)] for c in np.round(values[rows, j])]
+            new = [known["values"][int(c)] for c in np.round(values[rows, j])]
             column = _with_values(column, rows, new)
         elif pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype):
             new = values[rows, j]
@@ -236,3 +257,11 @@ def _with_values(column: pd.Series, rows: np.ndarray, new: list) -> pd.Series:
         column = column.copy()
     column.iloc[rows] = new
     return column
+
+
+def to_frame(values: np.ndarray, columns: Sequence[str], vocabularies: Mapping[str, Mapping] | None,
+             index: Sequence | None = None) -> pd.DataFrame:
+    """Model output in original units (codes for coded columns) as a table, each column in its own type."""
+    coded = {name: Vocabulary.from_dict(raw) for name, raw in (vocabularies or {}).items()}
+    return pd.DataFrame({name: coded[name].series(values[:, j], index) if name in coded
+                         else pd.Series(values[:, j], index=index) for j, name in enumerate(columns)})

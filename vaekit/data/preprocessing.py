@@ -54,8 +54,9 @@ class Preprocessor:
     integers: bool | None = None
     #: Tables of the Bernoulli likelihood: values 0 and 1, kept as they are.
     binary: bool = False
-    #: Tables: the training values of each text, category or boolean column; code i stands for values[i].
-    vocabularies: dict[str, list] | None = None
+    #: Tables: each text, category or boolean column's vocabulary (``Vocabulary.to_dict``): code i stands
+    #: for its training value ``values[i]``.
+    vocabularies: dict[str, dict] | None = None
 
     @classmethod
     def fit(cls, data: Dataset, column_types: Sequence[str] = (), binary: bool = False) -> Preprocessor:
@@ -70,7 +71,7 @@ class Preprocessor:
                        columns=columns, binary=True)
         x = data.x if is_out_of_core(data.x) else np.asarray(data.x, dtype=np.float64)
         if column_types:
-            vocabularies = {name: list(v.values) for name, v in (data.coding or {}).items()} or None
+            vocabularies = {name: v.to_dict() for name, v in (data.coding or {}).items()} or None
             return cls(kind="table", input_shape=tuple(data.shape), columns=columns, vocabularies=vocabularies,
                        column_types=list(column_types), **fit_columns(x, column_types, data.columns))
         # a table on disk is summarised block by block instead of being copied into memory
@@ -100,12 +101,9 @@ class Preprocessor:
             self._check_scale(data)
         if not (self.vocabularies or data.coding):
             return data
-        own = data.coding or {}
-        trained = self.vocabularies or {}
-        x = align(data.x, self._names(), own, trained)
-        coding = {name: Vocabulary(own[name].kind if name in own else "category", tuple(values))
-                  for name, values in trained.items()}
-        return replace(data, x=x.astype(np.float32), coding=coding)
+        trained = {name: Vocabulary.from_dict(raw) for name, raw in (self.vocabularies or {}).items()}
+        x = align(data.x, self.column_names(), data.coding or {}, {name: v.values for name, v in trained.items()})
+        return replace(data, x=x.astype(np.float32), coding=trained)
 
     def _check_scale(self, data: Dataset) -> None:
         """Images on the training data's value scale (see the module)."""
@@ -127,7 +125,7 @@ class Preprocessor:
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Raw units -> model units (float32)."""
         if self.column_types:
-            return to_model_units(x, self.column_types, self.mean, self.std, self.categories, self._names())
+            return to_model_units(x, self.column_types, self.mean, self.std, self.categories, self.column_names())
         x = np.asarray(x, dtype=np.float32)
         if self.kind == "image":
             return x / np.float32(self.scale)
@@ -142,7 +140,8 @@ class Preprocessor:
             return x * np.float32(self.scale)
         return x * np.asarray(self.std, np.float32) + np.asarray(self.mean, np.float32)
 
-    def _names(self) -> list[str]:
+    def column_names(self) -> list[str]:
+        """A table's column names (x0, x1, ... for one given without)."""
         return self.columns or [f"x{j}" for j in range(self.input_shape[0])]
 
     def to_dict(self) -> dict:
