@@ -38,7 +38,9 @@ a table with gaps): about 4,000 updates (``epochs="auto"``) whatever the number 
 learning rate decayed to 0 on a cosine, the importance-weighted bound with 10 samples (MIWAE),
 and no validation split. ``imputation_samples`` is the number of importance samples used per
 row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, count, binary and
-categorical columns with their own likelihoods.
+categorical columns with their own likelihoods. A DataFrame may hold text, ``category`` and boolean
+columns (``vaekit.data.coding``; ``likelihood="auto"`` is then ``mixed``): ``transform`` returns a
+DataFrame with the same columns and dtypes, filled cells in each column's own values.
 
 {parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
 """
