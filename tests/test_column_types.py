@@ -61,6 +61,15 @@ def test_string_categories_round_trip_through_the_imputer(fitted):
     assert all(c.dtypes.to_dict() == holey.dtypes.to_dict() for c in copies)
 
 
+def test_plain_numpy_bool_and_int_columns_keep_their_dtype():
+    frame = _table(60)
+    holey = frame.assign(flag=frame["flag"].astype(bool), count=frame["count"].astype(np.int64))
+    holey.loc[::5, "size"] = np.nan
+    filled = VAEImputer(**{**FAST, "epochs": 1}).fit(holey).transform(holey)
+    assert filled.dtypes.to_dict() == holey.dtypes.to_dict() and filled["flag"].dtype == bool
+    assert filled["count"].dtype == np.int64 and not filled["size"].isna().any()
+
+
 def test_vocabularies_are_saved_as_json_and_auto_picks_mixed(fitted, tmp_path):
     _, _, imputer = fitted
     vae = imputer.vae_

@@ -100,9 +100,10 @@ def _vocabulary(column: pd.Series) -> Vocabulary | None:
         return Vocabulary("bool", (False, True), "boolean")
     if all(isinstance(v, str) for v in present):
         values = tuple(sorted(set(present)))
-        numbers = pd.to_numeric(pd.Series(values), errors="coerce").notna()
-        if numbers.any() and not numbers.all():  # e.g. a stray word in a column of numbers
-            return Vocabulary("mixed", values, types=("number", "text"))
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce").notna().to_numpy()
+        if numbers.any() and not numbers.all():  # e.g. a stray word in a column of numbers: words first
+            words = tuple(v for v, n in zip(values, numbers, strict=True) if not n)
+            return Vocabulary("mixed", words + tuple(v for v in values if v not in words), types=("number", "text"))
         return Vocabulary("date" if all(_DATE.match(v) for v in values) else "text", values, str(dtype))
     if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
         return None
