@@ -151,8 +151,7 @@ def load_run_and_data(args: argparse.Namespace) -> tuple[VAE, Dataset]:
     data = load_data(args.data, args)
     if getattr(args, "factors", None):
         data = with_factors(data, args.factors)
-    vae.preprocessor_.check(data)
-    return vae, data
+    return vae, vae.preprocessor_.check(data)
 
 
 def check_output(path: str | Path, suffixes: tuple[str, ...]) -> Path:

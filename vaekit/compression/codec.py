@@ -128,8 +128,7 @@ def _lossless_symbols(vae: VAE, code: DiscreteCode, data: Dataset, original: np.
 
 def _checked_data(vae: VAE, X: DataLike, array_shape: tuple[int, ...] | None) -> tuple[Dataset, np.ndarray]:
     """The data as a Dataset the model accepts, and as the user's own array (dtype and layout kept)."""
-    data = as_dataset(X)
-    vae.preprocessor_.check(data)
+    data = vae.preprocessor_.check(as_dataset(X))
     original = np.ascontiguousarray(X if isinstance(X, np.ndarray) else data.x)
     array_shape = tuple(original.shape[1:] if array_shape is None else array_shape)
     if int(np.prod(array_shape)) != int(np.prod(data.shape)):

@@ -65,7 +65,8 @@ class ModelConfig:
     channels: tuple[int, ...] = option((32, 64), "conv only: channels of each stride-2 conv layer", type=int,
                                        nargs="+", at_least=1, metavar="C")
     latent_dim: int = option(20, "size of the latent code z", type=int, at_least=1)
-    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
+    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables (mixed for tables "
+                             "with text, category or boolean columns); logistic or "
                              "categorical model 8-bit pixels exactly; mixed gives each column of a table a "
                              "likelihood of its type", type=str, choices=LIKELIHOOD_NAMES, auto=True,
                              config_default="bernoulli")
@@ -81,7 +82,8 @@ class ModelConfig:
                               config_default=False)
     column_types: tuple[str, ...] = option(
         None, f"likelihood mixed: column types ({', '.join(COLUMN_TYPES)}) instead of detected ones, by "
-        "column name (COL=TYPE on the command line, repeated) or one for each column",
+        "column name (COL=TYPE on the command line, repeated) or one for each column; categorical also "
+        "accepts text columns refused as free text, dates or mixed values",
         flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True,
         type_doc="mapping of str to str, or sequence of str", config_default=())
     mixture_components: int = option(10, "likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
@@ -258,11 +260,13 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: OPTIONS[name].check(value) for name, value in params.items()}
 
 
-def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool) -> dict[str, Any]:
-    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table")."""
+def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool,
+                 categorical: bool = False) -> dict[str, Any]:
+    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table";
+    ``categorical``: a table with columns of text, categories or booleans)."""
     p = dict(params)
     if p["likelihood"] == "auto":
-        p["likelihood"] = "bernoulli" if kind == "image" else "gaussian"
+        p["likelihood"] = "bernoulli" if kind == "image" else "mixed" if categorical else "gaussian"
     if p["binarize"] == "auto":
         p["binarize"] = "dynamic" if p["likelihood"] == "bernoulli" and kind == "image" else "none"
     if p["mask_input"] == "auto":

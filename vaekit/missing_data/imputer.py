@@ -38,7 +38,9 @@ a table with gaps): about 4,000 updates (``epochs="auto"``) whatever the number 
 learning rate decayed to 0 on a cosine, the importance-weighted bound with 10 samples (MIWAE),
 and no validation split. ``imputation_samples`` is the number of importance samples used per
 row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, count, binary and
-categorical columns with their own likelihoods.
+categorical columns with their own likelihoods. A DataFrame may hold text, ``category`` and boolean
+columns (``vaekit.data.coding``; ``likelihood="auto"`` is then ``mixed``): ``transform`` returns a
+DataFrame with the same columns and dtypes, filled cells in each column's own values.
 
 {parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
 """
@@ -50,7 +52,11 @@ categorical columns with their own likelihoods.
         tags.input_tags.allow_nan = True
         return tags
 
-    def _validate(self, X: Any, reset: bool) -> np.ndarray:
+    def _validate(self, X: Any, reset: bool) -> np.ndarray | pd.DataFrame:
+        """X checked; a DataFrame stays one (its columns may hold text, categories or booleans: VAE codes them)."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)  # column names and their number
+            return X
         return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan",
                              ensure_min_samples=2 if reset else 1)
 
@@ -58,23 +64,18 @@ categorical columns with their own likelihoods.
         """Train the VAE on X's observed entries (NaN = missing; X may also be complete)."""
         IMPUTATION_SAMPLES.check(self.imputation_samples)
         X = self._validate(X, reset=True)
-        self.vae_ = VAE(**{name: getattr(self, name) for name in OPTIONS}).fit(self._named(X))
+        self.vae_ = VAE(**{name: getattr(self, name) for name in OPTIONS}).fit(X)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
-        """X with every NaN replaced by its conditional mean given the row's observed entries."""
+    def transform(self, X: Any) -> np.ndarray | pd.DataFrame:
+        """X with every NaN replaced by its conditional mean given the row's observed entries; a DataFrame
+        comes back as one, with its columns, index and dtypes (text, categories, booleans, integers)."""
         check_is_fitted(self, "vae_")
         X = self._validate(X, reset=False)
-        return np.asarray(impute(self.vae_, self._named(X), iw_samples=self.imputation_samples, seed=self.seed))
+        return impute(self.vae_, X, iw_samples=self.imputation_samples, seed=self.seed)
 
-    def sample_imputations(self, X: Any, m: int = 5) -> list[np.ndarray]:
+    def sample_imputations(self, X: Any, m: int = 5) -> list[np.ndarray | pd.DataFrame]:
         """``m`` completed copies of X drawn from the conditional distribution of the missing entries."""
         check_is_fitted(self, "vae_")
         X = self._validate(X, reset=False)
-        return [np.asarray(c) for c in multiple_imputations(self.vae_, self._named(X), m,
-                                                            iw_samples=self.imputation_samples, seed=self.seed)]
-
-    def _named(self, X: np.ndarray) -> np.ndarray | pd.DataFrame:
-        """X with the fitted column names, if it had some (mixed column types are given by name)."""
-        names = getattr(self, "feature_names_in_", None)
-        return X if names is None else pd.DataFrame(X, columns=[str(n) for n in names])
+        return multiple_imputations(self.vae_, X, m, iw_samples=self.imputation_samples, seed=self.seed)
