@@ -63,7 +63,7 @@ def name_flags(parser: argparse.ArgumentParser, actions: Iterable[argparse.Actio
 
 
 def _flag_kind(spec: Option) -> dict[str, Any]:
-    if spec.type is bool and not spec.auto:
+    if spec.type is bool and not spec.auto and spec.default is False:
         return {"action": "store_true"}
     kind: dict[str, Any] = {"type": spec.parse, "metavar": spec.metavar}
     if spec.auto and not spec.choices and spec.type is not bool:

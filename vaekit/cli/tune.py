@@ -52,6 +52,7 @@ examples:
   vaekit tune digits --trials 30 --out tuning/digits
   vaekit tune digits --trials 30 --out tuning/digits --timeout 600        # stop after 10 minutes
   vaekit tune wine --space space.json --objective nll --out tuning/wine
+  vaekit tune survey.csv --allow-missing --objective imputation --out tuning/survey
   vaekit tune digits --trials 100 --storage postgresql://me@db/studies --study digits --out tuning/a
 """
 
@@ -68,7 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         search.add_argument("--space", metavar="FILE",
                             help="JSON search space; without it, a default one (written to OUT/space.json)"),
         search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
-                            help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised)"),
+                            help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised); "
+                                 "imputation: the error of imputing a --val-fraction of a table's observed cells "
+                                 "hidden from training, as self-tuning scores (minimised; starts from the "
+                                 "imputation defaults)"),
         search.add_argument("--pruner", choices=list(PRUNERS), default="median",
                             help="how trials that fall behind are stopped early"),
         search.add_argument("--storage", metavar="URL",

@@ -21,12 +21,13 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_dat
 
 from vaekit.config.configs import OPTIONS
 from vaekit.config.options import parameters_doc, stored_init
-from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES
+from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, SELF_TUNE
 from vaekit.estimator import VAE
 from vaekit.missing_data.imputation import impute, multiple_imputations
+from vaekit.missing_data.selftune import self_tune
 
-#: VAE's parameters and the one of its own, the importance samples of each row's conditional mean.
-PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES)
+#: VAE's parameters and two of its own: the importance samples of each row's conditional mean, self-tuning.
+PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES, SELF_TUNE)
 
 
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -40,7 +41,10 @@ and no validation split. ``imputation_samples`` is the number of importance samp
 row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, count, binary and
 categorical columns with their own likelihoods. A DataFrame may hold text, ``category`` and boolean
 columns (``vaekit.data.coding``; ``likelihood="auto"`` is then ``mixed``): ``transform`` returns a
-DataFrame with the same columns and dtypes, filled cells in each column's own values.
+DataFrame with the same columns and dtypes, filled cells in each column's own values. With
+``self_tune`` (the default), ``fit`` first chooses the hidden widths on a share of X's observed
+cells hidden from short fits (``vaekit.missing_data.selftune``); ``selected_candidate_`` and ``candidate_scores_`` say what it chose
+and why (None when off).
 
 {parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
 """
@@ -63,8 +67,15 @@ DataFrame with the same columns and dtypes, filled cells in each column's own va
     def fit(self, X: Any, y: Any = None) -> VAEImputer:
         """Train the VAE on X's observed entries (NaN = missing; X may also be complete)."""
         IMPUTATION_SAMPLES.check(self.imputation_samples)
+        tuned = SELF_TUNE.check(self.self_tune)
         X = self._validate(X, reset=True)
-        self.vae_ = VAE(**{name: getattr(self, name) for name in OPTIONS}).fit(X)
+        params = {name: getattr(self, name) for name in OPTIONS}
+        self.selected_candidate_ = self.candidate_scores_ = None
+        if tuned:
+            tuning = self_tune(params, X)
+            params.update(tuning.selected)
+            self.selected_candidate_, self.candidate_scores_ = tuning.selected, tuning.candidates
+        self.vae_ = VAE(**params).fit(X)
         return self
 
     def transform(self, X: Any) -> np.ndarray | pd.DataFrame:
