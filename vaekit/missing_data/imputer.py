@@ -43,8 +43,8 @@ categorical columns with their own likelihoods. A DataFrame may hold text, ``cat
 columns (``vaekit.data.coding``; ``likelihood="auto"`` is then ``mixed``): ``transform`` returns a
 DataFrame with the same columns and dtypes, filled cells in each column's own values. With
 ``self_tune`` (the default), ``fit`` first chooses the hidden widths on a share of X's observed
-cells hidden from short fits (``vaekit.missing_data.selftune``); ``selected_candidate_`` and ``candidate_scores_`` say what it chose
-and why (None when off).
+cells hidden from short fits (``vaekit.missing_data.selftune``); ``selected_candidate_`` and
+``candidate_scores_`` say what it chose and why (None when off).
 
 {parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
 """
