@@ -85,9 +85,15 @@ class FlatLatents:
         self.net = net
         self.buckets = buckets
 
-    def pop(self, coder: constriction.stream.stack.AnsCoder, x: Tensor) -> tuple[np.ndarray, Tensor]:
-        """Decode a chunk's buckets from q(z|x) (the bits back); also the code the decoder reads."""
+    def pop(self, coder: constriction.stream.stack.AnsCoder, x: Tensor,
+            trace: list[int] | None = None) -> tuple[np.ndarray, Tensor]:
+        """Decode a chunk's buckets from q(z|x) (the bits back); also the code the decoder reads.
+
+        ``trace``, if given, receives the stack's size in bits after each layer's pop (top first).
+        """
         z = decode_symbols(coder, self._posterior(x))
+        if trace is not None:
+            trace.append(coder.num_valid_bits())
         return z, self.code(z, len(x))
 
     def push(self, coder: constriction.stream.stack.AnsCoder, x: Tensor, z: np.ndarray) -> None:
@@ -153,7 +159,8 @@ class LadderLatents:
     def _layers(self, z: np.ndarray, count: int) -> list[np.ndarray]:
         return list(np.split(z.reshape(count, -1), np.cumsum(self.net.sizes)[:-1], axis=1))
 
-    def pop(self, coder: constriction.stream.stack.AnsCoder, x: Tensor) -> tuple[np.ndarray, Tensor]:
+    def pop(self, coder: constriction.stream.stack.AnsCoder, x: Tensor,
+            trace: list[int] | None = None) -> tuple[np.ndarray, Tensor]:
         count = len(x)
         evidence = self.net.evidence(x)
         layers: list[np.ndarray] = [np.empty(0)] * len(self.net.sizes)
@@ -162,6 +169,8 @@ class LadderLatents:
             prior = self._prior(layer, above, count)
             layers[layer] = decode_symbols(coder, self._posterior(layer, evidence, prior)).reshape(count, -1)
             above = self._value(layers[layer], prior)
+            if trace is not None:
+                trace.append(coder.num_valid_bits())
         return np.concatenate(layers, axis=1).ravel(), above
 
     def push(self, coder: constriction.stream.stack.AnsCoder, x: Tensor, z: np.ndarray) -> None:
@@ -191,6 +200,7 @@ class BitsBackCodec:
     def __init__(self, net: ExactVAE | ExactLadder, code: DiscreteCode, latent_bits: int, batch_size: int) -> None:
         self.net = net
         self.code = code
+        self.latent_bits = latent_bits
         self.buckets = latent_buckets(latent_bits)
         self.latents = (LadderLatents if isinstance(net, ExactLadder) else FlatLatents)(net, self.buckets)
         self.batch_size = batch_size
@@ -207,6 +217,37 @@ class BitsBackCodec:
 
     def _input(self, symbols: np.ndarray) -> Tensor:
         return self.code.fixed_input(symbols, self.shape)
+
+    def initial_bits(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bits a stream must hold before coding each example alone: BB-ANS as coded here, and Bit-Swap's estimate.
+
+        Each example is coded on its own stack, deep enough that no pop runs dry, and the bits
+        each layer's posterior pop takes are read off the stack. BB-ANS pops every layer before
+        its first push, so it needs their sum. Bit-Swap's order (pop z_1, push x, pop z_2, push
+        z_1 under p(z_1 | z_2), ...) needs the largest deficit along that schedule; it is valid
+        only for a bottom-up Markov posterior (not the ladder's, see ``LadderLatents``), so this
+        is what a model with these per-layer costs would pay in that order, an estimate.
+        Returns both ``[n]``.
+        """
+        deep = initial_words(2 + 4 * self.pop_budget // 32)
+        prior_bits = [size * self.latent_bits for size in self.net.sizes]
+        bb_ans, bit_swap = np.empty(len(symbols)), np.empty(len(symbols))
+        for i, x in enumerate(symbols):
+            coder = constriction.stream.stack.AnsCoder(deep.copy())
+            trace = [coder.num_valid_bits()]
+            _, code = self.latents.pop(coder, self._input(x[None]), trace)
+            pops = -np.diff(trace)[::-1]  # bits each layer's pop took, bottom first
+            before = coder.num_valid_bits()
+            encode_symbols(coder, x, self._likelihood(code))
+            x_bits = coder.num_valid_bits() - before
+            bb_ans[i] = pops.sum()
+            balance, deficit = 0.0, 0.0
+            for layer, popped in enumerate(pops):
+                balance -= popped
+                deficit = max(deficit, -balance)
+                balance += x_bits if layer == 0 else prior_bits[layer - 1]
+            bit_swap[i] = deficit
+        return bb_ans, bit_swap
 
     def _sizes(self, stop: int) -> constriction.stream.model.Uniform | None:
         """The model of the size - 1 of the chunk that ends at example ``stop``; None if it can only be 1."""
@@ -257,3 +298,4 @@ class BitsBackCodec:
             raise CompressedFileError(f"{source}: the coded stream did not decode cleanly (it is corrupt, "
                                       "or was written by an incompatible coder)")
         return out
+

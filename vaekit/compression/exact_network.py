@@ -164,6 +164,7 @@ class ExactVAE:
     def __init__(self, module: VAEModule) -> None:
         self.config = module.config
         self.latent_dim = module.latent_dim
+        self.sizes = (module.latent_dim,)
         self.encoder = ExactNetwork(module.encoder)
         self.decoder = ExactNetwork(module.decoder)
 
