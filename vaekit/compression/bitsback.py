@@ -31,6 +31,11 @@ buckets, whose indices are scattered before coding so the bits the next pop read
 close to uniform, see ``LatentBuckets.to_prior_symbols``). Every model is built by
 :mod:`fixedpoint` integer arithmetic from the :class:`ExactVAE`'s integer outputs, so
 encoder and decoder agree bit for bit, for any batch size of the network passes.
+
+Ladder models (several latent layers) are coded the same way by :class:`LadderLatents`:
+plain BB-ANS over the layers, top layer first, since their top-down posterior rules out
+Bit-Swap's interleaving (see there); :meth:`BitsBackCodec.initial_bits` measures what each
+order borrows.
 """
 
 from __future__ import annotations
