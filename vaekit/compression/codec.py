@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from vaekit.compression.bitsback import BATCH_RANGE, BitsBackCodec, default_batch_size
 from vaekit.compression.container import CompressedFileError, ContainerReader, ContainerWriter, model_fingerprint
 from vaekit.compression.entropy_models import MEAN_LIKELIHOODS, DiscreteCode, discrete_code
-from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactVAE
+from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactVAE
 from vaekit.compression.fixedpoint import to_fixed
 from vaekit.compression.lossy import QUALITY_MAX, QUALITY_MIN, LossyCodec, step_for_quality
 from vaekit.config.presets import CHUNK_SIZE
@@ -35,6 +35,7 @@ from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.estimator import VAE, DataLike, as_dataset
 from vaekit.io import atomic
+from vaekit.model.ladder import LadderVAEModule
 
 MODES = ("lossless", "lossy")
 LATENT_BITS_RANGE = (4, 16)
@@ -66,18 +67,16 @@ def fingerprint(vae: VAE) -> bytes:
     return model_fingerprint(vae.module_, vae.config_.model, vae.preprocessor_.to_dict())
 
 
-def _exact_vae(vae: VAE) -> ExactVAE:
+def _exact_vae(vae: VAE) -> ExactVAE | ExactLadder:
     check_is_fitted(vae, "module_")
     model = vae.config_.model
-    if model.ladder:
-        raise ConfigError("compression supports VAEs with one latent layer; this model has ladder layers")
     if model.arch not in EXACT_ARCHITECTURES:
         raise ConfigError(f"compression supports the {' and '.join(EXACT_ARCHITECTURES)} models (networks it can "
                           f"evaluate in exact integer arithmetic); this model is {model.arch}")
     if model.likelihood not in MEAN_LIKELIHOODS:
         raise ConfigError(f"compression supports the {', '.join(MEAN_LIKELIHOODS)} likelihoods; this model's "
                           f"is {model.likelihood}")
-    return ExactVAE(vae.module_)
+    return ExactLadder(vae.module_) if isinstance(vae.module_, LadderVAEModule) else ExactVAE(vae.module_)
 
 
 def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -88,7 +87,10 @@ def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _lossy_codec(vae: VAE, net: ExactVAE, step: int) -> LossyCodec:
+def _lossy_codec(vae: VAE, net: ExactVAE | ExactLadder, step: int) -> LossyCodec:
+    if isinstance(net, ExactLadder):
+        raise ConfigError("lossy compression supports VAEs with one latent layer; this model has ladder layers "
+                          "(use --mode lossless)")
     return LossyCodec(net, vae.config_.model.likelihood, step, vae.config_.model.prior == "normal")
 
 
