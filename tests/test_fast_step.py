@@ -79,6 +79,7 @@ def test_frozen_layers_get_no_gradient_and_the_rest_autograds(frozen):
     ({"likelihood": "logistic"}, {}, SINGLE_PROCESS),
     ({"prior": "vamp"}, {}, SINGLE_PROCESS),
     ({"ladder": (2,)}, {}, SINGLE_PROCESS),
+    ({"arch": "hierarchical", "res_width": 4}, {}, SINGLE_PROCESS),
     ({"mask_input": True}, {}, SINGLE_PROCESS),
     ({}, {"iw_samples": 5}, SINGLE_PROCESS),
     ({}, {"grad_estimator": "stl"}, SINGLE_PROCESS),

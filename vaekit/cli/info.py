@@ -40,7 +40,9 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     m, t = config.model, config.train
     network = {"mlp": f"hidden {list(m.hidden)}", "conv": f"hidden {list(m.hidden)}, channels {list(m.channels)}",
-               "resnet": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages"}[m.arch]
+               "resnet": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages",
+               "hierarchical": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages, "
+                               f"{m.latent_groups} stochastic layers ({m.latent_channels}-channel maps)"}[m.arch]
     lines = [
         f"run folder   {run.path}",
         f"data         {config.data.get('source', '?')} ({config.data.get('kind', '?')}, shape {m.input_shape})",

@@ -26,7 +26,7 @@ from vaekit.errors import ConfigError
 # This module imports nothing heavy (no torch): the command line builds its flags from the
 # options declared below, and ``vaekit --help`` must stay fast.
 # The modules that implement each choice import their names from here.
-ARCHITECTURES = ("mlp", "conv", "resnet")
+ARCHITECTURES = ("mlp", "conv", "resnet", "hierarchical")
 BINARIZE_MODES = ("none", "static", "dynamic")
 PRECISIONS = ("fp32", "bf16")
 #: Decoder likelihoods (``vaekit.model.likelihoods.LIKELIHOODS``, ``mixed`` in ``vaekit.model.mixed_likelihood``,
@@ -42,7 +42,7 @@ LR_SCHEDULES = ("constant", "cosine")
 #: Gradient estimators of the (importance-weighted) bound; see ``vaekit.train.objectives.iwae_loss``.
 GRAD_ESTIMATORS = ("standard", "stl", "dreg")
 #: Choices that need images (channels, height, width), and the one to use for tables instead.
-IMAGES_ONLY = {"model": ("conv", "resnet"), "likelihood": ("logistic_mixture",)}
+IMAGES_ONLY = {"model": ("conv", "resnet", "hierarchical"), "likelihood": ("logistic_mixture",)}
 TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
 #: What ``--freeze`` accepts (``vaekit.train.transfer`` matches the patterns).
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
@@ -59,12 +59,15 @@ class ModelConfig:
     #: From the data, as are ``n_categories`` and (for ``likelihood="mixed"``) the resolved ``column_types``.
     input_shape: tuple[int, ...]
     arch: str = option("mlp", "mlp for any data; conv for images of any size; resnet, residual conv networks "
-                       "for images", name="model", type=str, choices=ARCHITECTURES)
+                       "for images; hierarchical, a residual conv VAE with stochastic layers at several "
+                       "resolutions (ladder-style top-down inference)", name="model", type=str,
+                       choices=ARCHITECTURES)
     hidden: tuple[int, ...] = option((400,), "hidden layer widths (encoder order; the decoder mirrors them)",
                                      type=int, nargs="+", at_least=1, metavar="N")
     channels: tuple[int, ...] = option((32, 64), "conv only: channels of each stride-2 conv layer", type=int,
                                        nargs="+", at_least=1, metavar="C")
-    latent_dim: int = option(20, "size of the latent code z", type=int, at_least=1)
+    latent_dim: int = option(20, "size of the latent code z (model hierarchical: of its top layer)", type=int,
+                             at_least=1)
     likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables (mixed for tables "
                              "with text, category or boolean columns); logistic or "
                              "categorical model 8-bit pixels exactly; mixed gives each column of a table a "
@@ -94,8 +97,19 @@ class ModelConfig:
     res_blocks: int = option(1, "model resnet: residual blocks per stage", type=int, at_least=1, metavar="N")
     res_stages: int = option(2, "model resnet: stages, each halving height and width (rounding up)", type=int,
                              at_least=1, metavar="N")
+    latent_groups: int = option(2, "model hierarchical (which takes the resnet's width, blocks and stages): "
+                                "stochastic layers, a latent_dim vector on top and latent_groups - 1 feature "
+                                "maps below it at the resolutions of the last stages, from the coarsest "
+                                "(at most res_stages + 1 layers)", type=int, at_least=2, metavar="G")
+    latent_channels: int = option(4, "model hierarchical: channels of each latent feature map", type=int,
+                                  at_least=1, metavar="C")
     #: The number of categories of each column of a mixed table (0 if not categorical).
     n_categories: tuple[int, ...] = ()
+
+    @property
+    def layered(self) -> bool:
+        """Whether the model has several stochastic layers (a ladder, or the hierarchical conv VAE)."""
+        return bool(self.ladder) or self.arch == "hierarchical"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
@@ -106,12 +120,17 @@ class ModelConfig:
             if value in IMAGES_ONLY[name] and len(self.input_shape) != 3:
                 raise OptionError(f"{name}={value!r} needs images (channels, height, width); this data has shape "
                                   f"{self.input_shape}: use {name}={TABLES_TOO[name]!r} for tables", name)
-        if self.arch == "resnet" and self.ladder:
-            raise OptionError("ladder grows from the hidden layers of an mlp or conv encoder, not model='resnet'",
-                              "ladder", "model")
+        if self.arch in ("resnet", "hierarchical") and self.ladder:
+            raise OptionError(f"ladder grows from the hidden layers of an mlp or conv encoder, not "
+                              f"model={self.arch!r}", "ladder", "model")
+        if self.arch == "hierarchical" and self.latent_groups > self.res_stages + 1:
+            raise OptionError(f"latent_groups={self.latent_groups} needs res_stages >= {self.latent_groups - 1}: "
+                              "each latent feature map sits at the resolution of one stage",
+                              "latent_groups", "res_stages")
         self.prior_components = resolve_components(self.prior, self.prior_components)
-        if self.ladder and self.prior != "normal":
-            raise OptionError("ladder brings its own hierarchical p(z); use prior='normal' with it", "ladder", "prior")
+        if self.layered and self.prior != "normal":
+            name = "ladder" if self.ladder else "model"
+            raise OptionError(f"{name} brings its own hierarchical p(z); use prior='normal' with it", name, "prior")
         self.column_types, self.n_categories = check_column_layout(
             self.likelihood, self.input_shape, self.column_types, self.n_categories)
 
@@ -141,7 +160,9 @@ class TrainConfig:
     kl_warmup: float = option(0.0, "ramp length of the KL schedule in epochs (cyclical: each ramp, then as long "
                               "at beta)", type=float, at_least=0, metavar="EPOCHS", group="latent")
     free_bits: float = option(0.0, "free bits: floor (nats) under each latent dimension's KL in the loss, "
-                              "against collapse (0 = off)", type=float, at_least=0, metavar="NATS", group="latent")
+                              "against collapse (0 = off); with several stochastic layers, under each "
+                              "layer's KL per dimension (free bits per group)", type=float, at_least=0,
+                              metavar="NATS", group="latent")
     capacity: float | None = option(None, "capacity annealing: gamma*|KL - C|, C rising from 0 to this many "
                                     "nats over the capacity epochs", type=float, at_least=0, metavar="NATS",
                                     group="latent")
@@ -217,15 +238,16 @@ def _check_capacity(config: TrainConfig) -> None:
 def check_model_fits(model: ModelConfig, config: TrainConfig) -> None:
     """Reject training settings the model cannot take: levers that need a single diagonal-Gaussian
     posterior or a per-dimension KL, and binarised data without the Bernoulli likelihood."""
-    if config.free_bits > 0 and (model.prior != "normal" or model.ladder):
-        raise OptionError("free_bits needs a per-dimension KL: prior='normal' and no ladder",
-                          "free_bits", "prior", "ladder")
-    if config.tc_beta is not None and model.ladder:
-        raise OptionError("tc_beta needs one stochastic layer (a diagonal-Gaussian posterior); drop ladder",
-                          "tc_beta", "ladder")
-    if config.grad_estimator != "standard" and model.ladder:
+    if config.free_bits > 0 and model.prior != "normal":
+        raise OptionError("free_bits needs a per-dimension KL (or one per stochastic layer): prior='normal'",
+                          "free_bits", "prior")
+    layers = "ladder" if model.ladder else "model"
+    if config.tc_beta is not None and model.layered:
+        raise OptionError(f"tc_beta needs one stochastic layer (a diagonal-Gaussian posterior); drop {layers}",
+                          "tc_beta", layers)
+    if config.grad_estimator != "standard" and model.layered:
         raise OptionError(f"grad_estimator={config.grad_estimator!r} needs one stochastic layer; use "
-                          "grad_estimator='standard' with ladder", "grad_estimator", "ladder")
+                          f"grad_estimator='standard' with {layers}", "grad_estimator", layers)
     if config.binarize != "none" and model.likelihood != "bernoulli":
         raise OptionError(f"binarize={config.binarize!r} only makes sense with likelihood='bernoulli'",
                           "binarize", "likelihood")

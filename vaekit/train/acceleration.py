@@ -31,8 +31,9 @@ from vaekit.model.module import VAEModule
 from vaekit.train.distributed import World
 
 
-def _to_float32(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-    return output.float()
+def _to_float32(module: nn.Module, args: Any, output: torch.Tensor | list[torch.Tensor]) -> Any:
+    """A network's output (a tensor, or the hierarchical encoder's list of feature maps) in float32."""
+    return output.float() if isinstance(output, torch.Tensor) else [o.float() for o in output]
 
 
 class LossForward(nn.Module):

@@ -78,7 +78,7 @@ MODEL_SETTINGS: dict[str, Allowed] = {
 #: Model settings that change sizes, or (other architectures' and likelihoods' own settings) nothing in
 #: an MLP with these likelihoods: not the formula.
 MODEL_NEUTRAL = frozenset({"input_shape", "hidden", "latent_dim", "channels", "mixture_components", "res_width",
-                           "res_blocks", "res_stages"})
+                           "res_blocks", "res_stages", "latent_groups", "latent_channels"})
 
 #: The objective and engine the closed form is derived for.
 TRAIN_SETTINGS: dict[str, Allowed] = {
