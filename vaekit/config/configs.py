@@ -92,6 +92,13 @@ class ModelConfig:
     res_blocks: int = option(1, "model resnet: residual blocks per stage", type=int, at_least=1, metavar="N")
     res_stages: int = option(2, "model resnet: stages, each halving height and width (rounding up)", type=int,
                              at_least=1, metavar="N")
+    encoder: dict[str, Any] | None = option(
+        None, "your own encoder network (Python API only; README: Your own networks): a vaekit.Network "
+        "instance, or {'class': 'module:QualName', 'kwargs': {...}}; it returns (mu, logvar)", flag="",
+        type_doc="vaekit.Network or mapping")
+    decoder: dict[str, Any] | None = option(
+        None, "your own decoder network (Python API only), as for encoder; it returns the likelihood's "
+        "parameters", flag="", type_doc="vaekit.Network or mapping")
     #: The number of categories of each column of a mixed table (0 if not categorical).
     n_categories: tuple[int, ...] = ()
 
@@ -107,6 +114,11 @@ class ModelConfig:
         if self.arch == "resnet" and self.ladder:
             raise OptionError("ladder grows from the hidden layers of an mlp or conv encoder, not model='resnet'",
                               "ladder", "model")
+        self.encoder = check_network_spec("encoder", self.encoder)
+        self.decoder = check_network_spec("decoder", self.decoder)
+        if self.ladder and (self.encoder or self.decoder):
+            raise OptionError("ladder builds its own networks from hidden; it does not take a custom encoder or "
+                              "decoder", "ladder", "encoder", "decoder")
         self.prior_components = resolve_components(self.prior, self.prior_components)
         if self.ladder and self.prior != "normal":
             raise OptionError("ladder brings its own hierarchical p(z); use prior='normal' with it", "ladder", "prior")
@@ -227,6 +239,18 @@ def check_model_fits(model: ModelConfig, config: TrainConfig) -> None:
     if config.binarize != "none" and model.likelihood != "bernoulli":
         raise OptionError(f"binarize={config.binarize!r} only makes sense with likelihood='bernoulli'",
                           "binarize", "likelihood")
+
+
+def check_network_spec(role: str, spec: Any) -> dict[str, Any] | None:
+    """A custom network as ``config.json`` records it: ``{"class": "module:QualName", "kwargs": {...}}``."""
+    if spec is None:
+        return None
+    name = spec.get("class") if isinstance(spec, Mapping) else None
+    if not (isinstance(name, str) and name.count(":") == 1 and all(name.split(":"))
+            and isinstance(spec.get("kwargs"), Mapping) and set(spec) == {"class", "kwargs"}):
+        raise OptionError(f"{role} must name its class as 'module:QualName' with a mapping of kwargs "
+                          f"({{'class': ..., 'kwargs': ...}}); got {spec!r}", role)
+    return {"class": name, "kwargs": dict(spec["kwargs"])}
 
 
 def resolve_components(prior: str, components: int | None) -> int | None:

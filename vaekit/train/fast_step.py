@@ -69,6 +69,8 @@ MODEL_SETTINGS: dict[str, Allowed] = {
     "mask_input": (False,),
     "column_types": ((),),
     "n_categories": ((),),
+    "encoder": (None,),  # the closed form walks vaekit's own MLPs
+    "decoder": (None,),
 }
 #: Model settings that change sizes, or (other architectures' and likelihoods' own settings) nothing in
 #: an MLP with these likelihoods: not the formula.
