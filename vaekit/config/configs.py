@@ -48,8 +48,17 @@ TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
                "'encoder.layers.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.layers.0' "
                "is one layer")
+#: Models the gradient guard (``vaekit.train.guard``) is on for by default, and its ``"auto"`` settings there:
+#: clip at 5x and skip above 25x the running median gradient norm. A ladder counts as the model "ladder".
+GUARDED_MODELS = frozenset({"ladder", "hierarchical"})
+GUARD_AUTO = {"grad_clip": 5.0, "grad_skip": 25.0}
 #: Gradient updates that ``epochs="auto"`` trains for: a table of a few hundred rows needs many passes.
 AUTO_UPDATES = 4000
+
+
+def _multiple_or_off(word: str) -> float | None:
+    """A gradient guard's multiple as the command line writes it: a number, or off."""
+    return None if word.lower() == "off" else float(word)
 
 
 @dataclass
@@ -169,6 +178,16 @@ class TrainConfig:
                                  at_least=0, below=1, group="optimisation")
     patience: int = option(10, "epochs without improvement before stopping", type=int, at_least=1,
                            group="optimisation")
+    grad_clip: float | None = option(
+        "auto", "clip each update's gradient norm to this many times the median norm of the last 100 updates "
+        "(off: never; auto: 5 for ladder and hierarchical models, off otherwise; README: Stable training of "
+        "deep models)", type=float, at_least=1, auto=True, parse_word=_multiple_or_off,
+        config_default=None, metavar="X", group="optimisation")
+    grad_skip: float | None = option(
+        "auto", "skip updates whose gradient norm is above this many times that median, or not finite, as "
+        "VDVAE does (off: never; auto: 25 for ladder and hierarchical models, off otherwise); metrics.jsonl "
+        "counts clipped and skipped updates", type=float, at_least=1, auto=True,
+        parse_word=_multiple_or_off, config_default=None, metavar="X", group="optimisation")
     seed: int = option(0, "random seed of the weights, the validation split and the batches", type=int,
                        at_least=0, group="optimisation")
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...", type=str,
@@ -291,6 +310,10 @@ def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing
         p["binarize"] = "dynamic" if p["likelihood"] == "bernoulli" and kind == "image" else "none"
     if p["mask_input"] == "auto":
         p["mask_input"] = has_missing
+    guarded = ("ladder" if p["ladder"] else p["model"]) in GUARDED_MODELS
+    for name, multiple in GUARD_AUTO.items():
+        if p[name] == "auto":
+            p[name] = multiple if guarded else None
     if p["epochs"] == "auto":
         train_rows = max(1, rows - round(p["val_fraction"] * rows))
         p["epochs"] = max(1, round(AUTO_UPDATES / math.ceil(train_rows / p["batch_size"])))

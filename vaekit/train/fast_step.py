@@ -93,6 +93,7 @@ TRAIN_SETTINGS: dict[str, Allowed] = {
 TRAIN_NEUTRAL = frozenset({
     "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_schedule", "kl_warmup", "binarize", "val_fraction",
     "patience", "seed", "device", "workers", "init_from", "freeze", "capacity_epochs", "capacity_gamma",
+    "grad_clip", "grad_skip",  # the gradient guard acts on the gradients, after the loss's backward
 })
 
 
