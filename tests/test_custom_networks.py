@@ -168,9 +168,11 @@ def test_a_decoder_of_the_wrong_shape_names_the_shape_wanted(mynets, images):
         custom_vae(mynets, likelihood="gaussian").fit(images[0][:100])
 
 
-def test_latent_tools_imputation_and_the_explorer_use_the_custom_networks(trained, images, tmp_path):
+def test_latent_tools_imputation_and_the_explorer_use_the_custom_networks(trained, images, tmp_path, capsys):
     vae, run = trained
     data = str(images[1])
+    assert main(["info", str(run)]) == 0
+    assert "encoder      mynets:Encoder (your own), kwargs {'in_features': 64" in capsys.readouterr().out
     assert main(["evaluate", str(run), data, "--iw-samples", "5", "--json"]) == 0
     assert main(["traverse", str(run), data, "--steps", "3", "--out", str(tmp_path / "t.png")]) == 0
     assert main(["latent", str(run), data, "--out", str(tmp_path / "map.png")]) == 0

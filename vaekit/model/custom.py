@@ -98,8 +98,10 @@ def import_network(spec: Mapping[str, Any], role: str) -> type[nn.Module]:
         for part in qualname.split("."):
             found = getattr(found, part)
     except (ImportError, AttributeError) as err:
-        raise ModelFileError(f"the {role} class {name} cannot be imported ({err}); make the module that defines it "
-                             "importable (installed, or on PYTHONPATH) to build this model") from None
+        where = ("it was defined in a script, which alone can load it; define it in a module to load it anywhere"
+                 if module_name == "__main__" else "make the module that defines it importable (installed, or on "
+                 "PYTHONPATH) to build this model")
+        raise ModelFileError(f"the {role} class {name} cannot be imported ({err}); {where}") from None
     if not (isinstance(found, type) and issubclass(found, nn.Module)):
         raise ModelFileError(f"the {role} class {name} is not an nn.Module")
     return found
