@@ -191,3 +191,19 @@ def test_a_class_defined_in_a_function_is_refused(images):
 
     with pytest.raises(ConfigError, match="defined inside a function"):
         vaekit.VAE(encoder=Local(), epochs=1).fit(images[0][:50])
+
+
+def test_training_with_gaps_stacks_the_mask_onto_the_encoders_input(mynets, images):
+    holes = images[0][:300].copy()
+    holes[::3, :, :2] = np.nan  # mask_input "auto": on, since the training data has gaps
+    with pytest.raises(ConfigError, match=r"mynets:Encoder fails on input of shape \(2, 2, 8, 8\)"):
+        custom_vae(mynets, epochs=1).fit(holes)
+    vae = custom_vae(mynets, in_mult=2, epochs=1).fit(holes)
+    assert vae.config_.model.mask_input and not np.isnan(vaekit.impute(vae, holes[:10], iw_samples=5)).any()
+
+
+def test_arguments_are_recorded_by_name_and_must_be_json_able(mynets, images):
+    assert mynets.Encoder(64, 4, width=8).network_kwargs == {"in_features": 64, "latent_dim": 4, "width": 8}
+    odd = mynets.Decoder(latent_dim=4, shape=(1, 8, 8), width=torch.tensor(8))
+    with pytest.raises(ConfigError, match=r"the kwargs of mynets:Decoder must be JSON-able"):
+        vaekit.VAE(decoder=odd, latent_dim=4, epochs=1).fit(images[0][:50])

@@ -136,7 +136,7 @@ def check_contract(encoder: nn.Module, decoder: nn.Module, config: ModelConfig, 
     encoder.eval(), decoder.eval()  # no batch-norm statistics are updated by this check
     try:
         if config.encoder is not None:
-            out = encoder(torch.zeros(2, *in_shape))
+            out = _tried(encoder, torch.zeros(2, *in_shape), config.encoder, "encoder")
             ok = isinstance(out, tuple | list) and len(out) == 2 and all(isinstance(t, Tensor) for t in out)
             shapes = [tuple(t.shape) for t in out] if ok else type(out).__name__
             if not ok or shapes != [(2, config.latent_dim)] * 2:
@@ -144,7 +144,7 @@ def check_contract(encoder: nn.Module, decoder: nn.Module, config: ModelConfig, 
                                   f"(N, latent_dim) = (2, {config.latent_dim}) for input {(2, *in_shape)}; it "
                                   f"returned {shapes}")
         if config.decoder is not None:
-            out = decoder(torch.zeros(2, config.latent_dim))
+            out = _tried(decoder, torch.zeros(2, config.latent_dim), config.decoder, "decoder")
             want = (2, n_params, *config.input_shape)
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             if got != want:
@@ -154,3 +154,12 @@ def check_contract(encoder: nn.Module, decoder: nn.Module, config: ModelConfig, 
                                   f"returned {got}")
     finally:
         encoder.train(modes[0]), decoder.train(modes[1])
+
+
+def _tried(network: nn.Module, x: Tensor, spec: Mapping[str, Any], role: str) -> Any:
+    """The network's output for ``x``; where the user's code fails on it, a ConfigError naming the input's shape."""
+    try:
+        return network(x)
+    except Exception as err:  # any failure inside the user's own code means the same: it breaks the contract
+        raise ConfigError(f"{role} {spec['class']} fails on input of shape {tuple(x.shape)}, which the contract "
+                          f"gives it ({type(err).__name__}: {err})") from err
