@@ -182,12 +182,12 @@ class TrainConfig:
         "auto", "clip each update's gradient norm to this many times the median norm of the last 100 updates "
         "(off: never; auto: 5 for ladder and hierarchical models, off otherwise; README: Stable training of "
         "deep models)", type=float, at_least=1, auto=True, parse_word=_multiple_or_off,
-        config_default=None, metavar="X", group="optimisation")
+        config_default=None, metavar="X|off", group="optimisation")
     grad_skip: float | None = option(
         "auto", "skip updates whose gradient norm is above this many times that median, or not finite, as "
         "VDVAE does (off: never; auto: 25 for ladder and hierarchical models, off otherwise); metrics.jsonl "
         "counts clipped and skipped updates", type=float, at_least=1, auto=True,
-        parse_word=_multiple_or_off, config_default=None, metavar="X", group="optimisation")
+        parse_word=_multiple_or_off, config_default=None, metavar="X|off", group="optimisation")
     seed: int = option(0, "random seed of the weights, the validation split and the batches", type=int,
                        at_least=0, group="optimisation")
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...", type=str,

@@ -8,6 +8,8 @@ the gradient norms of the last :data:`WINDOW` updates; clip the gradient to ``cl
 median, and skip the update entirely (no optimiser step) when its norm is above ``skip`` times
 the median, or not finite. Until :data:`WARMUP` norms are known it only records them.
 
+A skipped update still counts in the epoch's training loss, so a loss that is NaN still stops the
+run (``TrainingError``); what the guard skips is a gradient that is out of scale, or overflowed.
 The recent norms are part of the checkpoint (:meth:`GradientGuard.state`), so a resumed run
 makes the same decisions as an uninterrupted one; the counts of clipped and skipped updates go
 into each epoch's line of ``metrics.jsonl``.
