@@ -17,7 +17,7 @@ from vaekit.config.options import OptionError, as_word
 from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, PRESETS, SELF_TUNE
 from vaekit.errors import ConfigError
 
-FLAGLESS = {"verbose"}  # the command line says --quiet instead
+FLAGLESS = {"verbose", "encoder", "decoder"}  # --quiet instead; networks are Python objects
 
 
 def _train_args(*words):

@@ -43,6 +43,7 @@ from vaekit.data.validate import first_non_binary
 from vaekit.errors import ConfigError, DataError
 from vaekit.io.runfolder import RunFolder
 from vaekit.model.build import build_module
+from vaekit.model.custom import network_spec
 from vaekit.train.distributed import World, join, peers_reported
 from vaekit.train.evaluation import evaluate
 from vaekit.train.streaming import stream_sources
@@ -118,6 +119,7 @@ data gives float64 results (anything else float32).
         params = resolve_auto(check_params(self.get_params()), kind=data.kind, rows=data.n, has_missing=has_missing,
                               categorical=bool(data.coding))
         model, train = config_fields(params)
+        model.update({role: network_spec(model[role], role) for role in ("encoder", "decoder")})
         model.update(column_layout(params["likelihood"], data.kind, data.x, data.columns,
                                    self._column_types(data, params)))
         return RunConfig(model=ModelConfig(input_shape=tuple(data.shape), **model), train=TrainConfig(**train),

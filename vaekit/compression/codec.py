@@ -70,6 +70,10 @@ def fingerprint(vae: VAE) -> bytes:
 def _exact_vae(vae: VAE) -> ExactVAE | ExactLadder:
     check_is_fitted(vae, "module_")
     model = vae.config_.model
+    custom = [role for role in ("encoder", "decoder") if getattr(model, role) is not None]
+    if custom:
+        raise ConfigError(f"compression cannot use a custom {' or '.join(custom)}: its exact integer network "
+                          f"evaluates only the layer types of vaekit's own {' and '.join(EXACT_ARCHITECTURES)} models")
     if model.arch not in EXACT_ARCHITECTURES:
         raise ConfigError(f"compression supports the {' and '.join(EXACT_ARCHITECTURES)} models (networks it can "
                           f"evaluate in exact integer arithmetic); this model is {model.arch}")

@@ -74,6 +74,8 @@ MODEL_SETTINGS: dict[str, Allowed] = {
     "mask_input": (False,),
     "column_types": ((),),
     "n_categories": ((),),
+    "encoder": (None,),  # the closed form walks vaekit's own MLPs
+    "decoder": (None,),
 }
 #: Model settings that change sizes, or (other architectures' and likelihoods' own settings) nothing in
 #: an MLP with these likelihoods: not the formula.
@@ -96,6 +98,7 @@ TRAIN_SETTINGS: dict[str, Allowed] = {
 TRAIN_NEUTRAL = frozenset({
     "epochs", "batch_size", "lr", "lr_schedule", "beta", "kl_schedule", "kl_warmup", "binarize", "val_fraction",
     "patience", "seed", "device", "workers", "init_from", "freeze", "capacity_epochs", "capacity_gamma",
+    "grad_clip", "grad_skip",  # the gradient guard acts on the gradients, after the loss's backward
 })
 
 
