@@ -13,11 +13,11 @@ from vaekit.cli import build_parser, main
 from vaekit.cli.common import given_options
 from vaekit.config import configs
 from vaekit.config.configs import OPTIONS, RunConfig, check_params, resolve_auto
-from vaekit.config.options import as_word
+from vaekit.config.options import OptionError, as_word
 from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, PRESETS, SELF_TUNE
 from vaekit.errors import ConfigError
 
-FLAGLESS = {"verbose"}  # the command line says --quiet instead
+FLAGLESS = {"verbose", "encoder", "decoder"}  # --quiet instead; networks are Python objects
 
 
 def _train_args(*words):
@@ -76,6 +76,13 @@ def test_the_library_names_the_parameter():
         VAE(lr_schedule="x").fit(np.zeros((20, 3)))
     with pytest.raises(ConfigError, match=r"^kl_schedule='linear' needs kl_warmup > 0"):
         VAE(kl_schedule="linear").fit(np.zeros((20, 3)))
+
+
+def test_flags_replace_parameter_names_but_not_file_names():
+    err = OptionError("space /tmp/space/space.json: no such file; space_size=3 space.", "space")
+    assert err.worded(lambda name: "--" + name) == "--space /tmp/space/space.json: no such file; space_size=3 --space."
+    err = OptionError("use grad_estimator='standard' with ladder", "grad_estimator", "ladder")
+    assert err.worded(lambda name: "--" + name.replace("_", "-")) == "use --grad-estimator standard with --ladder"
 
 
 def test_the_command_line_names_the_flag_and_writes_nothing(tmp_path, capsys):
