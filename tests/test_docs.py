@@ -32,7 +32,6 @@ SHORTER = [
     (r'"epochs": \d+', '"epochs": 2'),
     (r"\btrials=\d+", "trials=2"),
     (r"\biw_samples=1000\b", "iw_samples=20"),
-    (r"\bm=20\b", "m=3"),
     (r"VAEImputer\(\)", "VAEImputer(epochs=2)"),
     (r'embed\(codes, "tsne"', 'embed(codes, "pca"'),
     (r'write_report\(vae, data, "report\.html"\)', 'write_report(vae, data, "report.html", maps=("pca",))'),
