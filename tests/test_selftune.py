@@ -43,7 +43,8 @@ def test_self_tuning_never_sees_the_hidden_truth(truth):
     for sentinel in (1e6, -3.0):
         frame = _with_sentinel(truth, sentinel)
         imputer = VAEImputer(**TINY).fit(frame)
-        fits.append((imputer.selected_candidate_, imputer.candidate_scores_, imputer.transform(frame)))
+        filled = imputer.transform(frame)  # a DataFrame of the nullable floats
+        fits.append((imputer.selected_candidate_, imputer.candidate_scores_, filled.to_numpy(dtype=float)))
     (chosen, scores, filled), (chosen2, scores2, filled2) = fits
     assert chosen == chosen2 and scores == scores2
     np.testing.assert_array_equal(filled, filled2)
@@ -102,7 +103,7 @@ def test_tune_with_the_imputation_objective_scores_as_self_tuning(truth, tmp_pat
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     short = round(TINY["epochs"] * selftune.BUDGET_SHARE)
     assert main(["tune", str(tmp_path / "t.npy"), "--allow-missing", "--objective", "imputation", "--trials", "2",
-                 "--epochs", str(short), "--val-fraction", str(selftune.HOLDOUT_SHARE), "--space",
+                 "--epochs", str(short), "--space",
                  str(tmp_path / "space.json"), "--storage", storage, "--pruner", "none", "--quiet",
                  "--out", str(tmp_path / "tune")]) == 0
     trials = optuna.load_study(study_name="vaekit", storage=storage).trials

@@ -70,9 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             help="JSON search space; without it, a default one (written to OUT/space.json)"),
         search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
                             help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised); "
-                                 "imputation: the error of imputing a --val-fraction of a table's observed cells "
-                                 "hidden from training, as self-tuning scores (minimised; starts from the "
-                                 "imputation defaults)"),
+                                 "imputation: the error of imputing a --val-fraction (if not given, self-tuning's "
+                                 "share) of a table's observed cells hidden from trials that train on every "
+                                 "row, as self-tuning scores (minimised; starts from the imputation defaults)"),
         search.add_argument("--pruner", choices=list(PRUNERS), default="median",
                             help="how trials that fall behind are stopped early"),
         search.add_argument("--storage", metavar="URL",

@@ -45,7 +45,7 @@ from vaekit.errors import DataError, TrainingError
 from vaekit.estimator import VAE
 from vaekit.io import atomic
 from vaekit.io.runfolder import RunFolder
-from vaekit.missing_data.selftune import Holdout
+from vaekit.missing_data.selftune import HOLDOUT_SHARE, Holdout
 from vaekit.pictures.plots import save_figure
 from vaekit.pictures.run_pictures import draw_run_pictures
 from vaekit.tuning.choices import OBJECTIVES, PRUNERS, TRIAL_DEFAULTS
@@ -340,8 +340,8 @@ def tune(data: Dataset, out: str | Path, *, trials: int = 20, timeout: float | N
     ``base`` holds ``VAE`` parameters for every trial (``epochs``, ``model``, ``seed``...), over
     :data:`~vaekit.tuning.choices.TRIAL_DEFAULTS`; the space's fixed values and sampled ones override
     them. Its ``val_fraction`` and ``seed`` also choose the split every trial is scored on. ``objective="imputation"``
-    hides ``val_fraction`` of the observed cells instead of holding out rows, and starts from the
-    imputation defaults.
+    hides ``val_fraction`` (default: self-tuning's share) of the observed cells instead of holding out
+    rows, and trains as self-tuning's candidates do: from the imputation defaults, on every row.
     """
     if trials < 1:
         raise OptionError(f"trials must be at least 1, got {trials}", "trials")
@@ -354,14 +354,13 @@ def tune(data: Dataset, out: str | Path, *, trials: int = 20, timeout: float | N
     out = Path(out)
     space = space or SearchSpace(default_space(data))
     base = {**TRIAL_DEFAULTS, **check_params(base or {})}
-    val_fraction = base.get("val_fraction", OPTIONS["val_fraction"].default)
     seed = base.get("seed", OPTIONS["seed"].default)
     trial_objective: TrialObjective
-    if objective == "imputation":
-        holdout = Holdout.of(data, val_fraction, seed)
+    if objective == "imputation":  # val_fraction is the share of cells hidden, not a split of the trials' rows
+        holdout = Holdout.of(data, base.pop("val_fraction", HOLDOUT_SHARE), seed)
         trial_objective = ImputationObjective(holdout, space, {**IMPUTATION_DEFAULTS, **base}, trials)
     else:
-        train, val = split(data, val_fraction, seed)
+        train, val = split(data, base.get("val_fraction", OPTIONS["val_fraction"].default), seed)
         trial_objective = TrialObjective(train, val, space, base, objective, trials)
     with _new_folders_removed_on_failure(out):  # the default storage lives in OUT, so OUT comes first
         study = open_study(storage or default_storage(out), study_name, objective, pruner, heartbeat)
