@@ -64,7 +64,7 @@ def name_flags(parser: argparse.ArgumentParser, actions: Iterable[argparse.Actio
 
 
 def _flag_kind(spec: Option) -> dict[str, Any]:
-    if spec.type is bool and not spec.auto:
+    if spec.type is bool and not spec.auto and spec.default is False:
         return {"action": "store_true"}
     kind: dict[str, Any] = {"type": spec.parse, "metavar": spec.metavar}
     if spec.auto and not spec.choices and spec.type is not bool:
@@ -152,8 +152,7 @@ def load_run_and_data(args: argparse.Namespace) -> tuple[VAE, Dataset]:
     data = load_data(args.data, args)
     if getattr(args, "factors", None):
         data = with_factors(data, args.factors)
-    vae.preprocessor_.check(data)
-    return vae, data
+    return vae, vae.preprocessor_.check(data)
 
 
 def check_output(path: str | Path, suffixes: tuple[str, ...]) -> Path:

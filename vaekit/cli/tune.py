@@ -52,6 +52,7 @@ examples:
   vaekit tune digits --trials 30 --out tuning/digits
   vaekit tune digits --trials 30 --out tuning/digits --timeout 600        # stop after 10 minutes
   vaekit tune wine --space space.json --objective nll --out tuning/wine
+  vaekit tune survey.csv --allow-missing --objective imputation --out tuning/survey
   vaekit tune digits --trials 100 --storage postgresql://me@db/studies --study digits --out tuning/a
 """
 

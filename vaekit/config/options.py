@@ -33,6 +33,7 @@ GROUPS = {
     "optimisation": "optimisation",
     "latent": "latent space (KL levers; README: Better latent spaces)",
     "transfer": "transfer learning",
+    "imputation": "imputation (tables with missing cells)",
 }
 
 #: ``config_default`` when a configuration holds the option's own default.

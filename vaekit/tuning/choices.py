@@ -16,7 +16,8 @@ TRIAL_OPTIONS = ("model", "epochs", "val_fraction", "seed", "device")
 TRIAL_DEFAULTS: dict[str, Any] = {"epochs": 20}
 
 #: Objectives a study can optimise, and in which direction.
-OBJECTIVES = {"elbo": "maximize", "nll": "minimize", "recon_mse": "minimize"}
+#: ``imputation``: the error of imputing observed cells hidden from training (``vaekit.missing_data.selftune``).
+OBJECTIVES = {"elbo": "maximize", "nll": "minimize", "recon_mse": "minimize", "imputation": "minimize"}
 #: How trials that fall behind are stopped: the name of an ``optuna.pruners`` class and its arguments.
 PRUNERS: dict[str, tuple[str, dict[str, Any]]] = {
     # below the median of earlier trials at the same epoch, from epoch 2, once 3 trials have finished
@@ -29,7 +30,9 @@ PRUNERS: dict[str, tuple[str, dict[str, Any]]] = {
 STUDY_OPTIONS = {spec.name: spec for spec in (
     Option("trials", 20, "finished trials the study should reach, over all workers", type=int, at_least=1),
     Option("timeout", None, "start no new trial after S seconds", type=float, positive=True, metavar="S"),
-    Option("objective", "elbo", "validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised)",
+    Option("objective", "elbo", "validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised); "
+           "imputation: the error of imputing a --val-fraction of a table's observed cells hidden from training, "
+           "as self-tuning scores (minimised; starts from the imputation defaults)",
            type=str, choices=tuple(OBJECTIVES)),
     Option("pruner", "median", "how trials that fall behind are stopped early", type=str, choices=tuple(PRUNERS)),
     Option("storage", None, "Optuna RDB storage URL (postgresql://... needs pip install 'vaekit[postgres]'); "

@@ -39,11 +39,13 @@ from tqdm.auto import tqdm
 
 from vaekit.config.configs import OPTIONS, check_params
 from vaekit.config.options import OptionError
+from vaekit.config.presets import IMPUTATION_DEFAULTS
 from vaekit.data import Dataset
-from vaekit.errors import TrainingError
+from vaekit.errors import DataError, TrainingError
 from vaekit.estimator import VAE
 from vaekit.io import atomic
 from vaekit.io.runfolder import RunFolder
+from vaekit.missing_data.selftune import Holdout
 from vaekit.pictures.plots import save_figure
 from vaekit.pictures.run_pictures import draw_run_pictures
 from vaekit.tuning.choices import OBJECTIVES, PRUNERS, STUDY_OPTIONS, TRIAL_DEFAULTS
@@ -205,6 +207,26 @@ class TrialObjective:
         return self.fit(trial.user_attrs["params"]), "retrained"
 
 
+class ImputationObjective(TrialObjective):
+    """Scores a trial as self-tuning scores a candidate: the error of imputing the observed cells hidden from it.
+
+    Trials train on the whole table less those cells, with no validation ELBO, so nothing is pruned.
+    """
+
+    def __init__(self, holdout: Holdout, space: SearchSpace, base: Mapping[str, Any], trials: int = 20) -> None:
+        if not holdout.hidden.any():
+            raise DataError("objective='imputation' hides observed cells, but every row and column of this table "
+                            "needs its only observed cell")
+        super().__init__(holdout.data, holdout.data, space, base, "imputation", trials)
+        self.holdout = holdout
+
+    def fit(self, params: Mapping[str, Any], callbacks: list | None = None) -> VAE:
+        return VAE(**params).fit(self.train)
+
+    def score(self, vae: VAE) -> float:
+        return self.holdout.error(vae, seed=vae.seed)
+
+
 def _counts(study: optuna.Study) -> tuple[int, int]:
     trials = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
     finished = sum(t.state in FINISHED_STATES for t in trials)
@@ -321,8 +343,9 @@ def tune(data: Dataset, out: str | Path, *, trials: int = _DEFAULT["trials"],
 
     ``base`` holds ``VAE`` parameters for every trial (``epochs``, ``model``, ``seed``...), over
     :data:`~vaekit.tuning.choices.TRIAL_DEFAULTS`; the space's fixed values and sampled ones override
-    them. Its ``val_fraction`` and ``seed`` also choose the split every trial is scored on. The other
-    settings are :data:`~vaekit.tuning.choices.STUDY_OPTIONS`, checked here.
+    them. Its ``val_fraction`` and ``seed`` also choose the split every trial is scored on. ``objective="imputation"``
+    hides ``val_fraction`` of the observed cells instead of holding out rows, and starts from the
+    imputation defaults. The other settings are :data:`~vaekit.tuning.choices.STUDY_OPTIONS`, checked here.
     """
     settings = {"trials": trials, "timeout": timeout, "objective": objective, "pruner": pruner, "storage": storage,
                 "study_name": study_name, "heartbeat": heartbeat}
@@ -331,9 +354,15 @@ def tune(data: Dataset, out: str | Path, *, trials: int = _DEFAULT["trials"],
     out = Path(out)
     space = space or SearchSpace(default_space(data))
     base = {**TRIAL_DEFAULTS, **check_params(base or {})}
-    train, val = split(data, base.get("val_fraction", OPTIONS["val_fraction"].default),
-                       base.get("seed", OPTIONS["seed"].default))
-    trial_objective = TrialObjective(train, val, space, base, objective, trials)
+    val_fraction = base.get("val_fraction", OPTIONS["val_fraction"].default)
+    seed = base.get("seed", OPTIONS["seed"].default)
+    trial_objective: TrialObjective
+    if objective == "imputation":
+        holdout = Holdout.of(data, val_fraction, seed)
+        trial_objective = ImputationObjective(holdout, space, {**IMPUTATION_DEFAULTS, **base}, trials)
+    else:
+        train, val = split(data, val_fraction, seed)
+        trial_objective = TrialObjective(train, val, space, base, objective, trials)
     with _new_folders_removed_on_failure(out):  # the default storage lives in OUT, so OUT comes first
         study = open_study(storage or default_storage(out), study_name, objective, pruner, heartbeat)
     atomic.write_text(out / "space.json", json.dumps(space.entries, indent=2) + "\n")
