@@ -80,7 +80,9 @@ def test_the_readme_python_example_runs_on_its_own(number, tmp_path, runner):
     request = {"code": shortened(block), "cwd": str(folder), "log": str(log), "timeout": 300}
     runner.stdin.write(json.dumps(request) + "\n")
     runner.stdin.flush()
-    status = json.loads(runner.stdout.readline())["status"]
+    answer = runner.stdout.readline()
+    assert answer, f"tests/fork_runner.py stopped (exit status {runner.poll()}); its error is above"
+    status = json.loads(answer)["status"]
     assert status == 0, f"README.md python block {number} failed:\n{block}\n{log.read_text()[-3000:]}"
 
 
