@@ -3,8 +3,8 @@
 Used by ``test_docs.py``: the README's examples each need torch, scikit-learn and matplotlib, whose
 imports cost more than the shortened examples themselves. This process imports them (and nothing of
 vaekit, so an example that forgets an import still fails), then reads one JSON request per line,
-``{"code": ..., "cwd": ..., "log": ..., "timeout": ...}``, runs the code in a forked child with an empty
-namespace in ``cwd``, its output going to ``log``, and answers with the child's exit status.
+``{"code": ..., "cwd": ..., "log": ..., "timeout": ...}``, runs the code in a forked child as a fresh ``__main__``
+module in ``cwd``, its output going to ``log``, and answers with the child's exit status.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import traceback
+import types
 
 import matplotlib
 
@@ -35,7 +36,9 @@ def run_child(code: str, cwd: str, log: str, timeout: int) -> None:
         os.dup2(fd, 2)
         os.chdir(cwd)
         signal.alarm(timeout)
-        exec(compile(code, "<README example>", "exec"), {"__name__": "__main__"})
+        main = types.ModuleType("__main__")  # as ``python -c`` runs it: classes it defines are found by name
+        sys.modules["__main__"] = main
+        exec(compile(code, "<README example>", "exec"), main.__dict__)
         status = 0
     except BaseException:
         traceback.print_exc()

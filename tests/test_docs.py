@@ -32,6 +32,7 @@ SHORTER = [
     (r'"epochs": \d+', '"epochs": 2'),
     (r"\btrials=\d+", "trials=2"),
     (r"\biw_samples=1000\b", "iw_samples=20"),
+    (r"multiple_imputations\(vae, df_with_nan, m=20\)", "multiple_imputations(vae, df_with_nan, m=3)"),
     (r"VAEImputer\(\)", "VAEImputer(epochs=2)"),
     (r'embed\(codes, "tsne"', 'embed(codes, "pca"'),
     (r'write_report\(vae, data, "report\.html"\)', 'write_report(vae, data, "report.html", maps=("pca",))'),
@@ -79,13 +80,15 @@ def test_the_readme_python_example_runs_on_its_own(number, tmp_path, runner):
     request = {"code": shortened(block), "cwd": str(folder), "log": str(log), "timeout": 300}
     runner.stdin.write(json.dumps(request) + "\n")
     runner.stdin.flush()
-    status = json.loads(runner.stdout.readline())["status"]
+    answer = runner.stdout.readline()
+    assert answer, f"tests/fork_runner.py stopped (exit status {runner.poll()}); its error is above"
+    status = json.loads(answer)["status"]
     assert status == 0, f"README.md python block {number} failed:\n{block}\n{log.read_text()[-3000:]}"
 
 
 #: Values for the synopsis's placeholders where the flag checks its value (the others are read as names).
 PLACEHOLDERS = {"N": "16", "E": "10", "NATS": "0.5", "C": "25", "B": "6", "K": "2", "U": "0", "I": "0", "J": "7",
-                "S": "600", "COL=TYPE": "age=real", "PART": "decoder", "A:B": "100:200"}
+                "S": "600", "COL=TYPE": "age=real", "PART": "decoder", "A:B": "100:200", "X": "5.0"}
 
 
 def vaekit_commands() -> list[str]:
@@ -108,7 +111,8 @@ def vaekit_commands() -> list[str]:
 
 def argument_lists(command: str) -> list[list[str]]:
     """A synopsis line as command lines to parse: ``[...]`` taken, ``a|b`` each in turn, ``...`` dropped."""
-    words = [PLACEHOLDERS.get(w, w) for w in (w.strip("[]") for w in shlex.split(command)) if w and w != "..."]
+    words = ["|".join(PLACEHOLDERS.get(a, a) for a in w.split("|"))
+             for w in (w.strip("[]") for w in shlex.split(command)) if w and w != "..."]
     first = [w.split("|")[0] if not w.startswith("-") else w for w in words]
     lists = [first]
     for i, word in enumerate(words):

@@ -1,6 +1,7 @@
 """Hyperparameter tuning with a real Optuna study in SQLite: shared workers, resume after a kill, pruning."""
 
 import argparse
+import inspect
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from vaekit.cli import build_parser, main
 from vaekit.cli.common import given_options
 from vaekit.config.configs import OPTIONS, RunConfig
 from vaekit.errors import ConfigError
-from vaekit.tuning.choices import TRIAL_DEFAULTS, TRIAL_OPTIONS
+from vaekit.tuning.choices import STUDY_OPTIONS, TRIAL_DEFAULTS, TRIAL_OPTIONS
 from vaekit.tuning.search_space import SearchSpace, default_space
 from vaekit.tuning.study import open_study, tune
 
@@ -209,6 +210,18 @@ def test_tune_sets_every_trial_by_the_declared_options():
     assert actions["--epochs"].help.endswith(f"(default: {TRIAL_DEFAULTS['epochs']})")
     args = build_parser().parse_args(["tune", "digits", "--out", "o", "--epochs", "3", "--model", "conv"])
     assert given_options(args) == {"epochs": 3, "model": "conv"}  # tune() adds TRIAL_DEFAULTS to what was given
+
+
+def test_the_study_settings_are_declared_once():
+    """``tune()``'s keyword defaults and ``vaekit tune``'s search flags both come from STUDY_OPTIONS."""
+    parameters = inspect.signature(tune).parameters
+    actions = _tune_actions()
+    for name, spec in STUDY_OPTIONS.items():
+        assert parameters[name].default == spec.default, name
+        action = actions[spec.cli_flag]
+        assert action.dest == name and action.default is argparse.SUPPRESS and action.help.startswith(spec.help)
+    args = build_parser().parse_args(["tune", "digits", "--out", "o", "--study", "s", "--trials", "3"])
+    assert given_options(args) == {"study_name": "s", "trials": 3}
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -54,7 +54,8 @@ def add_option_flags(parser: argparse.ArgumentParser, options: Iterable[Option],
             groups[group] = parser.add_argument_group(group)
         groups[group].add_argument(spec.cli_flag, dest=spec.name, default=argparse.SUPPRESS,
                                    help=_flag_help(spec, defaults.get(spec.name, spec.default)), **_flag_kind(spec))
-    parser.set_defaults(option_specs={spec.name: spec for spec in options})
+    parser.set_defaults(option_specs={**(parser.get_default("option_specs") or {}),
+                                      **{spec.name: spec for spec in options}})
 
 
 def name_flags(parser: argparse.ArgumentParser, actions: Iterable[argparse.Action]) -> None:

@@ -17,7 +17,7 @@ from vaekit.cli.common import (
     name_flags,
 )
 from vaekit.config.configs import OPTIONS, check_params
-from vaekit.tuning.choices import OBJECTIVES, PRUNERS, TRIAL_DEFAULTS, TRIAL_OPTIONS
+from vaekit.tuning.choices import STUDY_OPTIONS, TRIAL_DEFAULTS, TRIAL_OPTIONS
 
 if TYPE_CHECKING:
     from vaekit.tuning.study import TuneResult
@@ -61,28 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_parser(sub, "tune", "search hyperparameters with Optuna", DESCRIPTION)
     p.add_argument("data", metavar="DATA", help=data_help())
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the study, best model and plots")
-    search = p.add_argument_group("search")
-    name_flags(p, [  # the parameters of vaekit.tuning.study.tune, which its errors name
-        search.add_argument("--trials", type=int, default=20, help="finished trials the study should reach, "
-                                                                   "over all workers"),
-        search.add_argument("--timeout", type=float, metavar="S", help="start no new trial after S seconds"),
-        search.add_argument("--space", metavar="FILE",
-                            help="JSON search space; without it, a default one (written to OUT/space.json)"),
-        search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
-                            help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised); "
-                                 "imputation: the error of imputing a --val-fraction (if not given, self-tuning's "
-                                 "share) of a table's observed cells hidden from trials that train on every "
-                                 "row, as self-tuning scores (minimised; starts from the imputation defaults)"),
-        search.add_argument("--pruner", choices=list(PRUNERS), default="median",
-                            help="how trials that fall behind are stopped early"),
-        search.add_argument("--storage", metavar="URL",
-                            help="Optuna RDB storage URL (postgresql://... needs pip install 'vaekit[postgres]'); "
-                                 "without it, OUT/study.db (SQLite)"),
-        search.add_argument("--study", dest="study_name", default="vaekit", metavar="NAME",
-                            help="study name in the storage"),
-        search.add_argument("--heartbeat", type=int, default=30, metavar="S",
-                            help="seconds between a worker's signs of life"),
-    ])
+    name_flags(p, [p.add_argument("--space", metavar="FILE", help="JSON search space; without it, a default one "
+                                                                   "(written to OUT/space.json)")])
+    add_option_flags(p, STUDY_OPTIONS.values(), title="search")
     add_option_flags(p, [OPTIONS[name] for name in TRIAL_OPTIONS], defaults=TRIAL_DEFAULTS,
                      title="every trial (a --space entry of the same name wins)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -97,14 +78,14 @@ def run_tune(args: argparse.Namespace) -> int:
     from vaekit.tuning.study import tune
 
     optuna.logging.set_verbosity(optuna.logging.ERROR if args.quiet else optuna.logging.WARNING)
-    base = check_params(given_options(args))  # a bad value fails before any data is read
+    given = given_options(args)
+    study = {name: spec.check(given.pop(name)) for name, spec in STUDY_OPTIONS.items() if name in given}
+    base = check_params(given)  # bad values fail before any data is read
     data = load_data(args.data, args)
     space = SearchSpace.from_file(args.space) if args.space else None
-    result = tune(data, args.out, trials=args.trials, timeout=args.timeout, storage=args.storage,
-                  study_name=args.study_name, space=space, base=base, objective=args.objective, pruner=args.pruner,
-                  heartbeat=args.heartbeat, quiet=args.quiet)
+    result = tune(data, args.out, space=space, base=base, quiet=args.quiet, **study)
     if not args.quiet:
-        print(_summary_text(Path(args.out), args.objective, result))
+        print(_summary_text(Path(args.out), study.get("objective", STUDY_OPTIONS["objective"].default), result))
     return 0
 
 

@@ -48,7 +48,7 @@ from vaekit.io.runfolder import RunFolder
 from vaekit.missing_data.selftune import HOLDOUT_SHARE, Holdout
 from vaekit.pictures.plots import save_figure
 from vaekit.pictures.run_pictures import draw_run_pictures
-from vaekit.tuning.choices import OBJECTIVES, PRUNERS, TRIAL_DEFAULTS
+from vaekit.tuning.choices import OBJECTIVES, PRUNERS, STUDY_OPTIONS, TRIAL_DEFAULTS
 from vaekit.tuning.search_space import SearchSpace, default_space
 
 #: Importance samples of the ``nll`` objective's estimate.
@@ -331,26 +331,27 @@ def _new_folders_removed_on_failure(out: Path) -> Iterator[None]:
         raise
 
 
-def tune(data: Dataset, out: str | Path, *, trials: int = 20, timeout: float | None = None,
-         storage: str | None = None, study_name: str = "vaekit", space: SearchSpace | None = None,
-         base: Mapping[str, Any] | None = None, objective: str = "elbo", pruner: str = "median",
-         heartbeat: int = 30, quiet: bool = True) -> TuneResult:
+_DEFAULT = {name: spec.default for name, spec in STUDY_OPTIONS.items()}
+
+
+def tune(data: Dataset, out: str | Path, *, trials: int = _DEFAULT["trials"],
+         timeout: float | None = _DEFAULT["timeout"], storage: str | None = _DEFAULT["storage"],
+         study_name: str = _DEFAULT["study_name"], space: SearchSpace | None = None,
+         base: Mapping[str, Any] | None = None, objective: str = _DEFAULT["objective"],
+         pruner: str = _DEFAULT["pruner"], heartbeat: int = _DEFAULT["heartbeat"], quiet: bool = True) -> TuneResult:
     """Run (or continue) a study on ``data`` and write its results to ``out``.
 
     ``base`` holds ``VAE`` parameters for every trial (``epochs``, ``model``, ``seed``...), over
     :data:`~vaekit.tuning.choices.TRIAL_DEFAULTS`; the space's fixed values and sampled ones override
     them. Its ``val_fraction`` and ``seed`` also choose the split every trial is scored on. ``objective="imputation"``
     hides ``val_fraction`` (default: self-tuning's share) of the observed cells instead of holding out
-    rows, and trains as self-tuning's candidates do: from the imputation defaults, on every row.
+    rows, and trains as self-tuning's candidates do: from the imputation defaults, on every row. The other
+    settings are :data:`~vaekit.tuning.choices.STUDY_OPTIONS`, checked here.
     """
-    if trials < 1:
-        raise OptionError(f"trials must be at least 1, got {trials}", "trials")
-    if timeout is not None and not timeout > 0:
-        raise OptionError(f"timeout must be positive, got {timeout}", "timeout")
-    if heartbeat < 1:
-        raise OptionError(f"heartbeat must be at least 1 (second), got {heartbeat}", "heartbeat")
-    if pruner not in PRUNERS:
-        raise OptionError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}", "pruner")
+    settings = {"trials": trials, "timeout": timeout, "objective": objective, "pruner": pruner, "storage": storage,
+                "study_name": study_name, "heartbeat": heartbeat}
+    for name, value in settings.items():
+        STUDY_OPTIONS[name].check(value)
     out = Path(out)
     space = space or SearchSpace(default_space(data))
     base = {**TRIAL_DEFAULTS, **check_params(base or {})}
