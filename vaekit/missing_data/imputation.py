@@ -29,6 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from vaekit.data import Dataset
+from vaekit.data.coding import fill_frame
 from vaekit.data.missing import observed_mask, zero_filled
 from vaekit.errors import ConfigError
 from vaekit.estimator import VAE, DataLike, as_dataset
@@ -102,7 +103,7 @@ def fill_values(
     if iw_samples < 1 or (draws is not None and draws < 1):
         raise ConfigError("the numbers of importance samples and of imputations must be at least 1")
     pre, module = vae.preprocessor_, vae.module_
-    pre.check(data)
+    data = pre.check(data)
     observed = observed_mask(data)
     missing = np.zeros(data.x.shape, bool) if observed is None else ~observed
     values = [np.full(data.x.shape, np.nan, np.float32) for _ in range(draws or 1)]
@@ -132,19 +133,19 @@ def fill_values(
     return missing, values
 
 
-def _completed(X: DataLike, data: Dataset, missing: np.ndarray, values: np.ndarray) -> DataLike:
-    """X with its missing entries replaced, in X's own type, layout, columns and index."""
+def _completed(X: DataLike, data: Dataset, missing: np.ndarray, values: np.ndarray,
+               vocabularies: dict[str, list] | None = None) -> DataLike:
+    """X with its missing entries replaced, in X's own type, layout, columns, index and column dtypes."""
+    if isinstance(X, pd.DataFrame):
+        return fill_frame(X, [str(c) for c in X.columns], missing, values, vocabularies)
     if isinstance(X, Dataset):
         return dataclasses.replace(X, x=np.where(missing, values, X.x).astype(X.x.dtype, copy=False))
-    original = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
+    original = np.asarray(X)
     if original.ndim == 4 and original.shape != data.x.shape:  # images given channel-last
         missing, values = missing.transpose(0, 2, 3, 1), values.transpose(0, 2, 3, 1)
     missing, values = missing.reshape(original.shape), values.reshape(original.shape)
     out_dtype = original.dtype if np.issubdtype(original.dtype, np.floating) else np.float64
-    filled = np.where(missing, values, original).astype(out_dtype)
-    if isinstance(X, pd.DataFrame):
-        return pd.DataFrame(filled, columns=X.columns, index=X.index)
-    return filled
+    return np.where(missing, values, original).astype(out_dtype)
 
 
 def impute(vae: VAE, X: DataLike, *, iw_samples: int = 1000, seed: int = 0, progress: bool = False) -> DataLike:
@@ -155,7 +156,7 @@ def impute(vae: VAE, X: DataLike, *, iw_samples: int = 1000, seed: int = 0, prog
     """
     data = as_dataset(X, allow_missing=True)
     missing, (values,) = fill_values(vae, data, None, iw_samples=iw_samples, seed=seed, progress=progress)
-    return _completed(X, data, missing, values)
+    return _completed(X, data, missing, values, vae.preprocessor_.vocabularies)
 
 
 def multiple_imputations(
@@ -165,4 +166,4 @@ def multiple_imputations(
     distribution (sampling importance resampling), for analyses that need the uncertainty."""
     data = as_dataset(X, allow_missing=True)
     missing, values = fill_values(vae, data, m, iw_samples=iw_samples, seed=seed, progress=progress)
-    return [_completed(X, data, missing, v) for v in values]
+    return [_completed(X, data, missing, v, vae.preprocessor_.vocabularies) for v in values]
