@@ -105,7 +105,8 @@ def vaekit_options(categorical: np.ndarray, names: list[str]) -> dict[str, objec
 
 def vaekit_imputer(holey: np.ndarray, categorical: np.ndarray, seed: int, names: list[str]) -> tuple[np.ndarray, float]:
     frame = pd.DataFrame(holey, columns=names)
-    return timed(lambda: VAEImputer(seed=seed, **vaekit_options(categorical, names)).fit_transform(frame))
+    imputer = VAEImputer(seed=seed, **vaekit_options(categorical, names))
+    return timed(lambda: np.asarray(imputer.fit_transform(frame), dtype=np.float64))
 
 
 def vaekit_cli(holey: np.ndarray, categorical: np.ndarray, seed: int, names: list[str]) -> tuple[np.ndarray, float]:
