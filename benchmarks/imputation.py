@@ -105,7 +105,8 @@ def vaekit_options(categorical: np.ndarray, names: list[str]) -> dict[str, objec
 
 def vaekit_imputer(holey: np.ndarray, categorical: np.ndarray, seed: int, names: list[str]) -> tuple[np.ndarray, float]:
     frame = pd.DataFrame(holey, columns=names)
-    return timed(lambda: VAEImputer(seed=seed, **vaekit_options(categorical, names)).fit_transform(frame))
+    imputer = VAEImputer(seed=seed, **vaekit_options(categorical, names))
+    return timed(lambda: np.asarray(imputer.fit_transform(frame), dtype=np.float64))
 
 
 def vaekit_cli(holey: np.ndarray, categorical: np.ndarray, seed: int, names: list[str]) -> tuple[np.ndarray, float]:
@@ -253,12 +254,25 @@ def markdown(report: dict, seeds: int) -> str:
                  + " |\n|---|" + "---:|" * len(methods) + "\n| mean per fit | "
                  + " | ".join(f"{np.mean(t):.1f}" if t else "—" for t in times.values()) + " |\n| total | "
                  + " | ".join(f"{np.sum(t):.0f}" if t else "—" for t in times.values()) + " |")
+    for method in (m for m in methods if m in ANCHOR_METHODS and "mean" in methods):
+        worse = [f"{t} {k}" for t, k in groups if _not_better_than_mean(rows, t, k, method)]
+        if worse:
+            parts.append(f"**{method} does not beat the column mean** (RMSE) on {', '.join(worse)}: check its "
+                         "environment (`python benchmarks/anchors/run_anchor.py --self-check`) before trusting it")
     for why in dict.fromkeys(report["not_run"].values()):
         parts.append(f"**Not run: {', '.join(m for m, w in report['not_run'].items() if w == why)}**: {why}")
     for (method, error), where in _grouped(report["failures"]).items():
         parts.append(f"**{method} failed** on {len(where)} mask(s) ({', '.join(where[:3])}"
                      f"{', ...' if len(where) > 3 else ''}): {error}")
     return "\n\n".join(parts) + "\n"
+
+
+def _not_better_than_mean(rows: list[dict], table: str, mask: str, method: str) -> bool:
+    """Whether ``method``'s mean RMSE on (table, mask) is no lower than the column mean's: the issue's sign of an
+    anchor quietly returning the means."""
+    rmse = {m: [r["rmse"] for r in rows if (r["table"], r["mask"], r["method"]) == (table, mask, m)
+                and r["rmse"] is not None] for m in (method, "mean")}
+    return bool(rmse[method] and rmse["mean"]) and np.mean(rmse[method]) >= 0.99 * np.mean(rmse["mean"])
 
 
 def _grouped(failures: list[dict]) -> dict[tuple[str, str], list[str]]:

@@ -34,7 +34,7 @@ def gaussian_table():
 
 def test_ninety_percent_intervals_from_fifty_draws_cover_the_truth_ninety_percent_of_the_time(gaussian_table):
     X, hidden, true_mean, true_std = gaussian_table
-    imputer = VAEImputer(hidden=(64, 64), latent_dim=4, epochs=30, imputation_samples=500, seed=0)
+    imputer = VAEImputer(hidden=(64, 64), latent_dim=4, epochs=30, imputation_samples=500, self_tune=False, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # 500 samples are plenty here: no low-ESS warning
         draws = np.stack(imputer.fit(np.where(hidden, np.nan, X)).sample_imputations(np.where(hidden, np.nan, X), 50))
