@@ -23,9 +23,18 @@ digits, as a table and a plot. JPEG and WebP cannot go below about 0.35 bits/dim
 small images, so they are also run on the images shrunk 2x and 4x (bicubic) and enlarged
 back, the usual way to reach low rates.
 
+``--hierarchical`` runs, instead, the hierarchical part: Bernoulli VAEs with 1 to 4
+stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer) on
+the binarised digits, each reporting its lossless file's bits/dim against its -ELBO and
+the initial bits by depth: what BB-ANS, the order vaekit codes ladder models in, must
+borrow before the first push (every layer's posterior pop), the seed the file pays for
+them, and what Bit-Swap's interleaved order would need with the same per-layer costs (an
+estimate: Bit-Swap needs a bottom-up posterior, which the ladder's top-down one is not).
+
     python benchmarks/compression.py            # quick: 10 epochs, 3 rounds, 2,000-image commands (~4 min)
     python benchmarks/compression.py --full     # 60 epochs, 5 rounds, 10,000-image commands
     python benchmarks/compression.py --epochs 2 --rounds 1 --command-images 0   # a smoke run
+    python benchmarks/compression.py --hierarchical        # 1-4 layers, 1,000 held-out digits
 """
 
 from __future__ import annotations
@@ -53,6 +62,9 @@ from sklearn.datasets import load_sample_images
 
 import vaekit
 from vaekit.compression import compress, decompress
+from vaekit.compression.bitsback import BitsBackCodec
+from vaekit.compression.entropy_models import discrete_code
+from vaekit.compression.exact_network import ExactLadder, ExactVAE
 from vaekit.data.preprocessing import fixed_binarization
 from vaekit.estimator import as_dataset
 from vaekit.pictures.plots import save_figure
@@ -266,6 +278,29 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
     print(f"\nplot: {plot}")
 
 
+def hierarchical(train: np.ndarray, test: np.ndarray, depths: list[int], layer_size: int, epochs: int,
+                 latent_bits: int = 12) -> None:
+    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits."""
+    test_bits = fixed_binarization(torch.from_numpy(test / np.float32(255))).numpy()
+    code = discrete_code("bernoulli")
+    print(f"\n### Hierarchical models: {len(test)} held-out binarised digits, {layer_size} latent units a layer, "
+          f"{latent_bits} latent bits\n")
+    print("| layers | file bits/dim | -ELBO bits/dim | file / -ELBO | BB-ANS initial bits (first / mean) "
+          "| seed bits in the file | Bit-Swap order, estimate (first / mean) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for depth in depths:
+        vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
+                         ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0).fit(train / np.float32(255))
+        blob = compress(vae, test_bits, latent_bits=latent_bits)
+        assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
+        rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
+        net = ExactLadder(vae.module_) if depth > 1 else ExactVAE(vae.module_)
+        codec = BitsBackCodec(net, code, latent_bits, batch_size=1)
+        bb_ans, bit_swap = codec.initial_bits(code.symbols(vae.preprocessor_.transform(test_bits[:100])))
+        print(f"| {depth} | {rate:.4f} | {target:.4f} | {rate / target:.4f} | {bb_ans[0]:.0f} / {bb_ans.mean():.0f} "
+              f"| {32 * len(codec.seed)} | {bit_swap[0]:.0f} / {bit_swap.mean():.0f} |")
+
+
 def colour_patches(size: int = 64, stride: int = 32) -> np.ndarray:
     """Every ``size`` x ``size`` patch at ``stride`` of scikit-learn's two sample photographs, (n, h, w, 3) uint8."""
     windows = [np.lib.stride_tricks.sliding_window_view(photo, (size, size, 3))[::stride, ::stride, 0]
@@ -289,6 +324,10 @@ def main() -> None:
                         help="torch (and coder) threads (default: %(default)s)")
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--plot", default="benchmarks/compression_rd.png", help="where to write the R-D plot")
+    parser.add_argument("--hierarchical", action="store_true",
+                        help="run only the hierarchical part: 1-4 latent layers, rate and initial bits by depth")
+    parser.add_argument("--depths", default="1,2,3,4", help="latent layers of the hierarchical part's models")
+    parser.add_argument("--layer-size", type=int, default=16, help="latent units a layer (hierarchical part)")
     args = parser.parse_args()
     for key, value in (FULL if args.full else QUICK).items():
         if getattr(args, key) is None:
@@ -303,6 +342,9 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(images))
     n_test = int(args.test_fraction * len(images))
     train, test = images[order[n_test:]], images[order[:n_test]]
+    if args.hierarchical:
+        hierarchical(train, test, [int(d) for d in args.depths.split(",")], args.layer_size, args.epochs)
+        return
     patches = colour_patches()
     patch_order = np.random.default_rng(0).permutation(len(patches))
     n_patch_test = int(args.test_fraction * len(patches))

@@ -48,6 +48,8 @@ def run_info(args: argparse.Namespace) -> int:
         f"data         {config.data.get('source', '?')} ({config.data.get('kind', '?')}, shape {m.input_shape})",
         (f"model        {m.arch}, {network}, latent {m.latent_dim}, "
          f"likelihood {m.likelihood}, prior {m.prior}"),
+        *[f"{role:<13}{spec['class']} (your own), kwargs {spec['kwargs']}"
+          for role, spec in (("encoder", m.encoder), ("decoder", m.decoder)) if spec],
         f"parameters   {n_params:,}",
         (f"training     beta {t.beta}, iw-samples {t.iw_samples}, lr {t.lr}, batch {t.batch_size}, "
          f"binarize {t.binarize}, seed {t.seed}"),

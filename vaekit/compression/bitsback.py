@@ -31,6 +31,11 @@ buckets, whose indices are scattered before coding so the bits the next pop read
 close to uniform, see ``LatentBuckets.to_prior_symbols``). Every model is built by
 :mod:`fixedpoint` integer arithmetic from the :class:`ExactVAE`'s integer outputs, so
 encoder and decoder agree bit for bit, for any batch size of the network passes.
+
+Ladder models (several latent layers) are coded the same way by :class:`LadderLatents`:
+plain BB-ANS over the layers, top layer first, since their top-down posterior rules out
+Bit-Swap's interleaving (see there); :meth:`BitsBackCodec.initial_bits` measures what each
+order borrows.
 """
 
 from __future__ import annotations
@@ -40,20 +45,25 @@ import hashlib
 import constriction
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from vaekit.compression.container import CompressedFileError
 from vaekit.compression.entropy_models import (
     DiscreteCode,
+    LatentBuckets,
     SymbolCdf,
     decode_symbols,
     encode_symbols,
     latent_buckets,
 )
-from vaekit.compression.exact_network import ExactVAE
+from vaekit.compression.exact_network import ExactLadder, ExactVAE, precision_weighted, table_of
+from vaekit.compression.fixedpoint import FRAC_BITS, SCALE_BITS, exp_scale
 
 #: Batch sizes (the most examples coded in one chunk) a file may record.
 BATCH_RANGE = (1, 1 << 16)
+#: Means of the ladder's priors are clamped to +-64 (fixed point), as ``LatentBuckets`` clamps the posterior's.
+_MEAN_LIMIT = float(64 << FRAC_BITS)
 
 
 def default_batch_size(entries: int) -> int:
@@ -73,13 +83,131 @@ def initial_words(count: int) -> np.ndarray:
     return words
 
 
+class FlatLatents:
+    """One latent layer: q(z|x) over the buckets of the standard normal prior."""
+
+    def __init__(self, net: ExactVAE, buckets: LatentBuckets) -> None:
+        self.net = net
+        self.buckets = buckets
+
+    def pop(self, coder: constriction.stream.stack.AnsCoder, x: Tensor,
+            trace: list[int] | None = None) -> tuple[np.ndarray, Tensor]:
+        """Decode a chunk's buckets from q(z|x) (the bits back); also the code the decoder reads.
+
+        ``trace``, if given, receives the stack's size in bits after each layer's pop (top first).
+        """
+        z = decode_symbols(coder, self._posterior(x))
+        if trace is not None:
+            trace.append(coder.num_valid_bits())
+        return z, self.code(z, len(x))
+
+    def push(self, coder: constriction.stream.stack.AnsCoder, x: Tensor, z: np.ndarray) -> None:
+        """The inverse of ``pop``: give the borrowed bits back."""
+        encode_symbols(coder, z, self._posterior(x))
+
+    def code(self, z: np.ndarray, count: int) -> Tensor:
+        """The decoder's input from a chunk's buckets ``[count * latent_dim]``."""
+        return self.buckets.centres[torch.from_numpy(z)].view(count, -1)
+
+    def _posterior(self, x: Tensor) -> SymbolCdf:
+        return self.buckets.posterior_cdf(*self.net.encode(x))
+
+
+class LadderLatents:
+    """The layers z_1..z_L of a ladder VAE, coded with BB-ANS top layer first.
+
+    The ladder's posterior q(z_l | z_{l+1}, x) is top-down and every layer depends on x, so
+    Bit-Swap's interleaving (pop z_1, push x, pop z_2, push z_1, ...; Kingma et al., 2019)
+    does not apply: it needs a bottom-up Markov posterior q(z_1|x) q(z_2|z_1) ..., where
+    z_1 can be pushed back under q before z_2 is popped. Here the decoder must first
+    decode x, which needs z_1, whose prior needs z_2 ... up to z_L; only then can it return
+    the bits of any layer. So all layers are popped before anything is pushed, and the
+    first chunk borrows the bits of every layer (initial bits that grow with depth, unlike
+    Bit-Swap's).
+
+    Each layer l < L is discretised into buckets of equal mass under its own prior
+    p(z_l | z_{l+1}) (the standard normal buckets, shifted and scaled), known to both ends
+    when that layer is coded: the prior over buckets is then uniform in every layer, so all
+    layers are pushed and popped under the prior in one call, and q is coded in the
+    prior's standardised coordinates.
+    """
+
+    def __init__(self, net: ExactLadder, buckets: LatentBuckets) -> None:
+        self.net = net
+        self.buckets = buckets
+        self.top = len(net.sizes) - 1
+
+    def _prior(self, layer: int, above: Tensor | None, count: int) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of p(z_layer | z_{layer+1}) (N(0, I) on top), fixed point, clamped."""
+        if above is None:
+            zeros = torch.zeros(count, self.net.sizes[layer], dtype=torch.float64)
+            return zeros, zeros
+        mu, logvar = self.net.conditional(layer, above)
+        return mu.clamp(-_MEAN_LIMIT, _MEAN_LIMIT), logvar
+
+    def _posterior(self, layer: int, evidence: list[tuple[Tensor, Tensor]], prior: tuple[Tensor, Tensor],
+                   ) -> SymbolCdf:
+        """q(z_layer | z_{layer+1}, x) over the layer's buckets, in the prior's standardised coordinates."""
+        mu, logvar = evidence[layer] if layer == self.top else precision_weighted(*evidence[layer], *prior)
+        p_mu, p_logvar = prior
+        inv_sigma = table_of(exp_scale(), torch.floor(-p_logvar * 0.5)).long()
+        standard_mu = ((mu.clamp(-_MEAN_LIMIT, _MEAN_LIMIT).long() - p_mu.long()) * inv_sigma) >> SCALE_BITS
+        return self.buckets.posterior_cdf(standard_mu, logvar - p_logvar)
+
+    def _value(self, buckets: np.ndarray, prior: tuple[Tensor, Tensor]) -> Tensor:
+        """The code of buckets: the prior's mean plus its scale times the standard bucket centre."""
+        p_mu, p_logvar = prior
+        sigma = table_of(exp_scale(), torch.floor(p_logvar * 0.5)).long()
+        centres = self.buckets.centres[torch.from_numpy(buckets)].view(p_mu.shape).long()
+        return (p_mu.long() + ((centres * sigma) >> SCALE_BITS)).double()
+
+    def _layers(self, z: np.ndarray, count: int) -> list[np.ndarray]:
+        return list(np.split(z.reshape(count, -1), np.cumsum(self.net.sizes)[:-1], axis=1))
+
+    def pop(self, coder: constriction.stream.stack.AnsCoder, x: Tensor,
+            trace: list[int] | None = None) -> tuple[np.ndarray, Tensor]:
+        count = len(x)
+        evidence = self.net.evidence(x)
+        layers: list[np.ndarray] = [np.empty(0)] * len(self.net.sizes)
+        above = None
+        for layer in range(self.top, -1, -1):
+            prior = self._prior(layer, above, count)
+            layers[layer] = decode_symbols(coder, self._posterior(layer, evidence, prior)).reshape(count, -1)
+            above = self._value(layers[layer], prior)
+            if trace is not None:
+                trace.append(coder.num_valid_bits())
+        return np.concatenate(layers, axis=1).ravel(), above
+
+    def push(self, coder: constriction.stream.stack.AnsCoder, x: Tensor, z: np.ndarray) -> None:
+        count = len(x)
+        evidence = self.net.evidence(x)
+        layers = self._layers(z, count)
+        models = []
+        above = None
+        for layer in range(self.top, -1, -1):
+            prior = self._prior(layer, above, count)
+            models.append(self._posterior(layer, evidence, prior))
+            above = self._value(layers[layer], prior)
+        for layer, model in zip(range(self.top + 1), reversed(models), strict=True):  # bottom first: a stack
+            encode_symbols(coder, np.ascontiguousarray(layers[layer]).ravel(), model)
+
+    def code(self, z: np.ndarray, count: int) -> Tensor:
+        above = None
+        layers = self._layers(z, count)
+        for layer in range(self.top, -1, -1):
+            above = self._value(layers[layer], self._prior(layer, above, count))
+        return above
+
+
 class BitsBackCodec:
     """BB-ANS over a VAE with a discrete likelihood, chaining all examples in one ANS stream."""
 
-    def __init__(self, net: ExactVAE, code: DiscreteCode, latent_bits: int, batch_size: int) -> None:
+    def __init__(self, net: ExactVAE | ExactLadder, code: DiscreteCode, latent_bits: int, batch_size: int) -> None:
         self.net = net
         self.code = code
+        self.latent_bits = latent_bits
         self.buckets = latent_buckets(latent_bits)
+        self.latents = (LadderLatents if isinstance(net, ExactLadder) else FlatLatents)(net, self.buckets)
         self.batch_size = batch_size
         self.pop_budget = net.latent_dim * latent_bits  # bits: the most a pop takes, on average
         self.shape = tuple(net.config.input_shape)
@@ -88,12 +216,43 @@ class BitsBackCodec:
         # paid once per stream.
         self.seed = initial_words(2 + -(-net.latent_dim * latent_bits // 32))
 
-    def _likelihood(self, z: np.ndarray) -> SymbolCdf:
-        """p(x|z) of every entry of a chunk, from its buckets ``[chunk * latent_dim]``."""
-        return self.code.cdf(self.net.decode(self.buckets.centres[torch.from_numpy(z)].view(-1, self.net.latent_dim)))
+    def _likelihood(self, code: Tensor) -> SymbolCdf:
+        """p(x|z) of every entry of a chunk, from the decoder's input."""
+        return self.code.cdf(self.net.decode(code))
 
-    def _posterior(self, symbols: np.ndarray) -> SymbolCdf:
-        return self.buckets.posterior_cdf(*self.net.encode(self.code.fixed_input(symbols, self.shape)))
+    def _input(self, symbols: np.ndarray) -> Tensor:
+        return self.code.fixed_input(symbols, self.shape)
+
+    def initial_bits(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bits a stream must hold before coding each example alone: BB-ANS as coded here, and Bit-Swap's estimate.
+
+        Each example is coded on its own stack, deep enough that no pop runs dry, and the bits
+        each layer's posterior pop takes are read off the stack. BB-ANS pops every layer before
+        its first push, so it needs their sum. Bit-Swap's order (pop z_1, push x, pop z_2, push
+        z_1 under p(z_1 | z_2), ...) needs the largest deficit along that schedule; it is valid
+        only for a bottom-up Markov posterior (not the ladder's, see ``LadderLatents``), so this
+        is what a model with these per-layer costs would pay in that order, an estimate.
+        Returns both ``[n]``.
+        """
+        deep = initial_words(2 + 4 * self.pop_budget // 32)
+        prior_bits = [size * self.latent_bits for size in self.net.sizes]
+        bb_ans, bit_swap = np.empty(len(symbols)), np.empty(len(symbols))
+        for i, x in enumerate(symbols):
+            coder = constriction.stream.stack.AnsCoder(deep.copy())
+            trace = [coder.num_valid_bits()]
+            _, code = self.latents.pop(coder, self._input(x[None]), trace)
+            pops = -np.diff(trace)[::-1]  # bits each layer's pop took, bottom first
+            before = coder.num_valid_bits()
+            encode_symbols(coder, x, self._likelihood(code))
+            x_bits = coder.num_valid_bits() - before
+            bb_ans[i] = pops.sum()
+            balance, deficit = 0.0, 0.0
+            for layer, popped in enumerate(pops):
+                balance -= popped
+                deficit = max(deficit, -balance)
+                balance += x_bits if layer == 0 else prior_bits[layer - 1]
+            bit_swap[i] = deficit
+        return bb_ans, bit_swap
 
     def _sizes(self, stop: int) -> constriction.stream.model.Uniform | None:
         """The model of the size - 1 of the chunk that ends at example ``stop``; None if it can only be 1."""
@@ -109,8 +268,8 @@ class BitsBackCodec:
             while start < len(symbols):
                 stop = min(len(symbols), start + self.batch_size, start + max(1, coder.num_bits() // self.pop_budget))
                 x = symbols[start:stop]
-                z = decode_symbols(coder, self._posterior(x))
-                encode_symbols(coder, x.ravel(), self._likelihood(z))
+                z, code = self.latents.pop(coder, self._input(x))
+                encode_symbols(coder, x.ravel(), self._likelihood(code))
                 coder.encode_reverse(buckets.to_prior_symbols(z), buckets.prior)
                 if sizes := self._sizes(stop):
                     coder.encode_reverse(stop - start - 1, sizes)
@@ -131,8 +290,9 @@ class BitsBackCodec:
                     sizes = self._sizes(stop)
                     start = stop - 1 - (int(coder.decode(sizes)) if sizes else 0)
                     z = buckets.from_prior_symbols(coder.decode(buckets.prior, (stop - start) * self.net.latent_dim))
-                    x = decode_symbols(coder, self._likelihood(z)).reshape(stop - start, entries)
-                    encode_symbols(coder, z, self._posterior(x))
+                    x = decode_symbols(coder, self._likelihood(self.latents.code(z, stop - start)))
+                    x = x.reshape(stop - start, entries)
+                    self.latents.push(coder, self._input(x), z)
                     out[start:stop] = x
                     bar.update(stop - start)
                     stop = start
@@ -143,3 +303,4 @@ class BitsBackCodec:
             raise CompressedFileError(f"{source}: the coded stream did not decode cleanly (it is corrupt, "
                                       "or was written by an incompatible coder)")
         return out
+

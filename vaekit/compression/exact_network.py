@@ -9,20 +9,24 @@ every partial sum stays below 2**53, whatever order BLAS or a convolution kernel
 in. The bits of each layer are budgeted so that bound holds: activations are clamped to
 ``ACT_BITS`` bits and weights get about ``51 - ACT_BITS - log2(fan_in)`` bits. Rescaling between
 layers is a multiplication by a power of two and a floor, also exact. So the outputs are
-the same integers on any machine, for any batch size.
+the same integers on any machine, for any batch size. The ladder's smooth parts (ELU, the
+soft bound on log-variances, precision weighting) use :mod:`fixedpoint`'s tables.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vaekit.compression.fixedpoint import FRAC_BITS
+from vaekit.compression.fixedpoint import FRAC_BITS, PROB_BITS, bounded_logvar, elu_negative, sigmoid, softplus
 from vaekit.errors import ModelFileError
+from vaekit.model.ladder import LOGVAR_BOUND, LadderVAEModule, ResidualBlock, TakeFirst
 from vaekit.model.module import VAEModule
 from vaekit.model.networks import MLP, Unflatten
 
@@ -87,20 +91,33 @@ def _layers(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
-_RESHAPES = (nn.Flatten, Unflatten)
+_RESHAPES = (nn.Flatten, Unflatten, TakeFirst)
 _WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
+def table_of(table: Callable[[np.ndarray], np.ndarray], a: Tensor) -> Tensor:
+    """A fixedpoint table applied to fixed-point integers held in a float64 tensor (exact both ways)."""
+    return torch.from_numpy(table(a.numpy().astype(np.int64)).astype(np.float64))
+
+
+def _elu(a: Tensor) -> Tensor:
+    return torch.where(a > 0, a, table_of(elu_negative(), a.clamp(min=-(16 << FRAC_BITS), max=0)))
+
+
 class ExactNetwork:
-    """A sequential network of Linear / Conv2d / ConvTranspose2d / ReLU / reshape layers, in integers."""
+    """A sequence of Linear / Conv2d / ConvTranspose2d / ReLU / ELU / residual / reshape layers, in integers."""
 
     def __init__(self, network: nn.Module) -> None:
-        self.steps: list[nn.Module | _QuantizedLayer] = []
+        self.steps: list[nn.Module | _QuantizedLayer | ExactNetwork] = []
         for layer in _layers(network):
             if isinstance(layer, _WEIGHTED):
                 if isinstance(layer, nn.Conv2d) and layer.padding_mode != "zeros":
                     raise ModelFileError("exact evaluation supports zero-padded convolutions only")
                 self.steps.append(_quantize(layer))
+            elif isinstance(layer, ResidualBlock):
+                self.steps.append(ExactNetwork(layer.body))  # h + body(h): a sum of integers, exact
+            elif isinstance(layer, nn.ELU) and layer.alpha == 1.0:
+                self.steps.append(layer)
             elif isinstance(layer, (nn.ReLU, *_RESHAPES)):
                 self.steps.append(layer)
             else:
@@ -116,8 +133,12 @@ class ExactNetwork:
         for step in self.steps:
             if isinstance(step, _QuantizedLayer):
                 a = self._affine(step, a)
+            elif isinstance(step, ExactNetwork):
+                a = (a + step(a)).clamp(-_ACT_LIMIT, _ACT_LIMIT)
             elif isinstance(step, nn.ReLU):
                 a = a.clamp_min(0)
+            elif isinstance(step, nn.ELU):
+                a = _elu(a)
             else:
                 a = step(a)
         return a
@@ -143,6 +164,7 @@ class ExactVAE:
     def __init__(self, module: VAEModule) -> None:
         self.config = module.config
         self.latent_dim = module.latent_dim
+        self.sizes = (module.latent_dim,)
         self.encoder = ExactNetwork(module.encoder)
         self.decoder = ExactNetwork(module.decoder)
 
@@ -156,3 +178,65 @@ class ExactVAE:
     def decode(self, z: Tensor) -> Tensor:
         """Likelihood parameters, fixed point, ``[batch, n_params, *input_shape]``."""
         return self.decoder(z)
+
+
+def _split_gaussian(raw: Tensor) -> tuple[Tensor, Tensor]:
+    """``ladder.gaussian_params`` in fixed point: a mean and a softly bounded log-variance."""
+    mu, logvar = raw.chunk(2, dim=-1)
+    return mu.contiguous(), table_of(bounded_logvar(int(LOGVAR_BOUND)), logvar.contiguous())
+
+
+#: Fractional bits of the precision weights (means stay below 2**(6 + FRAC_BITS): products below 2**47).
+_WEIGHT_BITS = 24
+_MEAN_LIMIT = float(64 << FRAC_BITS)
+
+
+def precision_weighted(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: Tensor) -> tuple[Tensor, Tensor]:
+    """``ladder.precision_weighted`` in fixed point, through softplus and sigmoid tables.
+
+    log var = -logaddexp(-a, -b) = a - softplus(a - b); mu = w mu_a + (1 - w) mu_b with
+    w = var / var_a = sigmoid(b - a).
+    """
+    logvar = logvar_a - table_of(softplus(), logvar_a - logvar_b)
+    weight = table_of(lambda t: sigmoid()(t) >> (PROB_BITS - _WEIGHT_BITS), logvar_b - logvar_a)
+    mu_a, mu_b = mu_a.clamp(-_MEAN_LIMIT, _MEAN_LIMIT), mu_b.clamp(-_MEAN_LIMIT, _MEAN_LIMIT)
+    mu = torch.floor((weight * mu_a + ((1 << _WEIGHT_BITS) - weight) * mu_b) * 2.0**-_WEIGHT_BITS)
+    return mu, logvar
+
+
+class ExactLadder:
+    """Integer parts of a ladder VAE (``ladder.LadderVAEModule``), found by their submodule names.
+
+    ``evidence`` is the bottom-up pass, ``conditional`` the generative p(z_l | z_{l+1}) and
+    ``posterior`` their precision-weighted merge, q(z_l | z_{l+1}, x); ``decode`` reads z_1.
+    """
+
+    def __init__(self, module: LadderVAEModule) -> None:
+        self.config = module.config
+        self.sizes = tuple(module.sizes)
+        self.latent_dim = sum(self.sizes)
+        self.trunk = ExactNetwork(module.encoder)
+        self.bottom_up = [ExactNetwork(block) for block in module.bottom_up]
+        self.evidence_heads = [ExactNetwork(head) for head in module.evidence]
+        self.top_down = [ExactNetwork(head) for head in module.prior.top_down]
+        self.decoder = ExactNetwork(module.decoder)
+
+    def evidence(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Bottom-up Gaussian evidence (mean, log-variance) of every layer, bottom first, fixed point."""
+        if self.config.mask_input:
+            x = torch.cat([x, torch.full_like(x, 1 << FRAC_BITS)], dim=1)
+        h = self.trunk(x)
+        out = []
+        for block, head in zip(self.bottom_up, self.evidence_heads, strict=True):
+            h = block(h)
+            out.append(_split_gaussian(head(h)))
+        return out
+
+    def conditional(self, layer: int, z_above: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of p(z_layer | z_{layer+1}), fixed point."""
+        return _split_gaussian(self.top_down[layer](z_above))
+
+    def decode(self, z1: Tensor) -> Tensor:
+        """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
+        return self.decoder(z1)
+

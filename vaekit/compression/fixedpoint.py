@@ -127,6 +127,27 @@ def exp_scale() -> Table:
     return Table(_exp, -8, 8, grid_bits=8, value_bits=SCALE_BITS)
 
 
+@cache
+def elu_negative() -> Table:
+    """exp(t) - 1 on [-16, 0] at 1/256 steps, fixed point: the ELU activation below zero."""
+    return Table(lambda t: t.exp() - 1, -16, 0, grid_bits=8, value_bits=FRAC_BITS)
+
+
+@cache
+def bounded_logvar(bound: int) -> Table:
+    """bound * tanh(t / bound) on [-8 bound, 8 bound] at 1/64 steps, fixed point (the ladder's soft bound)."""
+    def fn(t: decimal.Decimal) -> decimal.Decimal:
+        e = (2 * t / bound).exp()
+        return bound * (e - 1) / (e + 1)
+    return Table(fn, -8 * bound, 8 * bound, grid_bits=6, value_bits=FRAC_BITS)
+
+
+@cache
+def softplus() -> Table:
+    """log(1 + exp(t)) on [-32, 32] at 1/256 steps, fixed point (precision-weighted log-variances)."""
+    return Table(lambda t: (1 + t.exp()).ln(), -32, 32, grid_bits=8, value_bits=FRAC_BITS)
+
+
 def to_fixed(x: np.ndarray) -> np.ndarray:
     """Round real values to fixed point (float32/float64 in, int64 out); exact IEEE operations only."""
     return np.rint(np.asarray(x, dtype=np.float64) * ONE).astype(np.int64)

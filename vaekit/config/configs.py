@@ -48,8 +48,17 @@ TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
                "'encoder.layers.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.layers.0' "
                "is one layer")
+#: Models the gradient guard (``vaekit.train.guard``) is on for by default, and its ``"auto"`` settings there:
+#: clip at 5x and skip above 25x the running median gradient norm. A ladder counts as the model "ladder".
+GUARDED_MODELS = frozenset({"ladder", "hierarchical"})
+GUARD_AUTO = {"grad_clip": 5.0, "grad_skip": 25.0}
 #: Gradient updates that ``epochs="auto"`` trains for: a table of a few hundred rows needs many passes.
 AUTO_UPDATES = 4000
+
+
+def _multiple_or_off(word: str) -> float | None:
+    """A gradient guard's multiple as the command line writes it: a number, or off."""
+    return None if word.lower() == "off" else float(word)
 
 
 @dataclass
@@ -68,7 +77,8 @@ class ModelConfig:
                                        nargs="+", at_least=1, metavar="C")
     latent_dim: int = option(20, "size of the latent code z (model hierarchical: of its top layer)", type=int,
                              at_least=1)
-    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
+    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables (mixed for tables "
+                             "with text, category or boolean columns); logistic or "
                              "categorical model 8-bit pixels exactly; mixed gives each column of a table a "
                              "likelihood of its type", type=str, choices=LIKELIHOOD_NAMES, auto=True,
                              config_default="bernoulli")
@@ -84,7 +94,8 @@ class ModelConfig:
                               config_default=False)
     column_types: tuple[str, ...] = option(
         None, f"likelihood mixed: column types ({', '.join(COLUMN_TYPES)}) instead of detected ones, by "
-        "column name (COL=TYPE on the command line, repeated) or one for each column",
+        "column name (COL=TYPE on the command line, repeated) or one for each column; categorical also "
+        "accepts text columns refused as free text, dates or mixed values",
         flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True,
         type_doc="mapping of str to str, or sequence of str", config_default=())
     mixture_components: int = option(10, "likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
@@ -101,6 +112,13 @@ class ModelConfig:
                                 "(at most res_stages + 1 layers)", type=int, at_least=2, metavar="G")
     latent_channels: int = option(4, "model hierarchical: channels of each latent feature map", type=int,
                                   at_least=1, metavar="C")
+    encoder: dict[str, Any] | None = option(
+        None, "your own encoder network (Python API only; README: Your own networks): a vaekit.Network "
+        "instance, or {'class': 'module:QualName', 'kwargs': {...}}; it returns (mu, logvar)", flag="",
+        type_doc="vaekit.Network or mapping")
+    decoder: dict[str, Any] | None = option(
+        None, "your own decoder network (Python API only), as for encoder; it returns the likelihood's "
+        "parameters", flag="", type_doc="vaekit.Network or mapping")
     #: The number of categories of each column of a mixed table (0 if not categorical).
     n_categories: tuple[int, ...] = ()
 
@@ -125,6 +143,11 @@ class ModelConfig:
             raise OptionError(f"latent_groups={self.latent_groups} needs res_stages >= {self.latent_groups - 1}: "
                               "each latent feature map sits at the resolution of one stage",
                               "latent_groups", "res_stages")
+        self.encoder = check_network_spec("encoder", self.encoder)
+        self.decoder = check_network_spec("decoder", self.decoder)
+        if (self.ladder or self.arch == "hierarchical") and (self.encoder or self.decoder):
+            raise OptionError("ladder and model='hierarchical' build their own networks; they do not take a custom "
+                              "encoder or decoder", "ladder", "model", "encoder", "decoder")
         self.prior_components = resolve_components(self.prior, self.prior_components)
         if self.layered and self.prior != "normal":
             name = "ladder" if self.ladder else "model"
@@ -178,6 +201,16 @@ class TrainConfig:
                                  at_least=0, below=1, group="optimisation")
     patience: int = option(10, "epochs without improvement before stopping", type=int, at_least=1,
                            group="optimisation")
+    grad_clip: float | None = option(
+        "auto", "clip each update's gradient norm to this many times the median norm of the last 100 updates "
+        "(off: never; auto: 5 for ladder and hierarchical models, off otherwise; README: Stable training of "
+        "deep models)", type=float, at_least=1, auto=True, parse_word=_multiple_or_off,
+        config_default=None, metavar="X|off", group="optimisation")
+    grad_skip: float | None = option(
+        "auto", "skip updates whose gradient norm is above this many times that median, or not finite, as "
+        "VDVAE does (off: never; auto: 25 for ladder and hierarchical models, off otherwise); metrics.jsonl "
+        "counts clipped and skipped updates", type=float, at_least=1, auto=True,
+        parse_word=_multiple_or_off, config_default=None, metavar="X|off", group="optimisation")
     seed: int = option(0, "random seed of the weights, the validation split and the batches", type=int,
                        at_least=0, group="optimisation")
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...", type=str,
@@ -251,6 +284,18 @@ def check_model_fits(model: ModelConfig, config: TrainConfig) -> None:
                           "binarize", "likelihood")
 
 
+def check_network_spec(role: str, spec: Any) -> dict[str, Any] | None:
+    """A custom network as ``config.json`` records it: ``{"class": "module:QualName", "kwargs": {...}}``."""
+    if spec is None:
+        return None
+    name = spec.get("class") if isinstance(spec, Mapping) else None
+    if not (isinstance(name, str) and name.count(":") == 1 and all(name.split(":"))
+            and isinstance(spec.get("kwargs"), Mapping) and set(spec) == {"class", "kwargs"}):
+        raise OptionError(f"{role} must name its class as 'module:QualName' with a mapping of kwargs "
+                          f"({{'class': ..., 'kwargs': ...}}); got {spec!r}", role)
+    return {"class": name, "kwargs": dict(spec["kwargs"])}
+
+
 def resolve_components(prior: str, components: int | None) -> int | None:
     """The component count a config records for ``prior``: its default where None, validated."""
     default = PRIOR_COMPONENTS[prior]
@@ -280,15 +325,21 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: OPTIONS[name].check(value) for name, value in params.items()}
 
 
-def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool) -> dict[str, Any]:
-    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table")."""
+def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool,
+                 categorical: bool = False) -> dict[str, Any]:
+    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table";
+    ``categorical``: a table with columns of text, categories or booleans)."""
     p = dict(params)
     if p["likelihood"] == "auto":
-        p["likelihood"] = "bernoulli" if kind == "image" else "gaussian"
+        p["likelihood"] = "bernoulli" if kind == "image" else "mixed" if categorical else "gaussian"
     if p["binarize"] == "auto":
         p["binarize"] = "dynamic" if p["likelihood"] == "bernoulli" and kind == "image" else "none"
     if p["mask_input"] == "auto":
         p["mask_input"] = has_missing
+    guarded = ("ladder" if p["ladder"] else p["model"]) in GUARDED_MODELS
+    for name, multiple in GUARD_AUTO.items():
+        if p[name] == "auto":
+            p[name] = multiple if guarded else None
     if p["epochs"] == "auto":
         train_rows = max(1, rows - round(p["val_fraction"] * rows))
         p["epochs"] = max(1, round(AUTO_UPDATES / math.ceil(train_rows / p["batch_size"])))
