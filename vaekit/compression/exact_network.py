@@ -183,7 +183,7 @@ class ExactVAE:
 def _split_gaussian(raw: Tensor) -> tuple[Tensor, Tensor]:
     """``ladder.gaussian_params`` in fixed point: a mean and a softly bounded log-variance."""
     mu, logvar = raw.chunk(2, dim=-1)
-    return mu.contiguous(), table_of(bounded_logvar(int(LOGVAR_BOUND)), logvar.contiguous())
+    return mu.contiguous(), table_of(bounded_logvar(LOGVAR_BOUND), logvar.contiguous())
 
 
 #: Fractional bits of the precision weights (means stay below 2**(6 + FRAC_BITS): products below 2**47).
