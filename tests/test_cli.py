@@ -107,7 +107,7 @@ def _write_mixed_size_folder(path):
 
 
 def _write_text_csv(path):
-    path.write_text("a,b\n1,x\n2,y\n")
+    path.write_text("a,b\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n")
 
 
 def _write_nan_npy(path):
@@ -120,7 +120,7 @@ def _write_nan_npy(path):
         (None, ["train", "no/such/file.npy", "--out", "{tmp}/o"], "no such file"),
         (None, ["train", "nonsense", "--out", "{tmp}/o"], "built-in"),
         (_write_mixed_size_folder, ["train", "{tmp}/in", "--out", "{tmp}/o"], "--resize"),
-        (_write_text_csv, ["train", "{tmp}/in.csv", "--out", "{tmp}/o"], "numeric"),
+        (_write_text_csv, ["train", "{tmp}/in.csv", "--out", "{tmp}/o"], "column 'b' holds dates"),
         (_write_nan_npy, ["train", "{tmp}/in.npy", "--out", "{tmp}/o"], "NaN"),
         (None, ["evaluate", "{tmp}", "digits"], "not a vaekit run folder"),
         (None, ["train", "digits", "--out", "{tmp}/o", "--beta", "-1"], "beta"),

@@ -254,7 +254,8 @@ def flip(blob: bytes, bit: int) -> bytes:
     (lambda b: flip(b, 8 * 6), "header checksum"),
     (lambda b: b"PK" + b[2:], "not a vaekit compressed file"),
     (lambda b: with_version(b, VERSION + 1), "newer than this vaekit"),
-    (lambda b: with_version(b, 1), "format version 1, older than this vaekit reads (version 2)"),
+    (lambda b: with_version(b, 1), "format version 1, older than this vaekit reads (version 3)"),
+    (lambda b: with_version(b, 2), "format version 2, older than this vaekit reads (version 3)"),
 ])
 def test_damaged_files_fail_clearly_and_write_nothing(run_dirs, good_file, tmp_path, capsys, damage, message):
     (tmp_path / "bad.vkz").write_bytes(damage(good_file))

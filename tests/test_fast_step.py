@@ -79,18 +79,38 @@ def test_frozen_layers_get_no_gradient_and_the_rest_autograds(frozen):
     ({"likelihood": "logistic"}, {}, SINGLE_PROCESS),
     ({"prior": "vamp"}, {}, SINGLE_PROCESS),
     ({"ladder": (2,)}, {}, SINGLE_PROCESS),
+    ({"arch": "hierarchical", "res_width": 4}, {}, SINGLE_PROCESS),
     ({"mask_input": True}, {}, SINGLE_PROCESS),
     ({}, {"iw_samples": 5}, SINGLE_PROCESS),
     ({}, {"grad_estimator": "stl"}, SINGLE_PROCESS),
     ({}, {"free_bits": 0.5}, SINGLE_PROCESS),
     ({}, {"tc_beta": 4.0}, SINGLE_PROCESS),
     ({}, {"capacity": 5.0, "capacity_epochs": 2.0}, SINGLE_PROCESS),
-    ({}, {"precision": "bf16"}, SINGLE_PROCESS),
     ({}, {"compile": True}, SINGLE_PROCESS),
     ({}, {}, World(rank=0, size=2)),
 ])
 def test_everything_else_takes_the_autograd_path(model, train, world):
     assert fast_elbo(module(**model), TrainConfig(**train), world) is None
+
+
+def test_bf16_runs_the_products_in_bfloat16_like_autocast():
+    """precision="bf16": the same loss and gradients as autograd under autocast, to bfloat16's precision."""
+    vae = module()
+    x = torch.rand(64, *SHAPE)
+    config = TrainConfig(precision="bf16")
+    fast = fast_elbo(vae, config, SINGLE_PROCESS)
+    assert fast is not None and fast.dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, autograd = _loss_and_grads(vae, x, config, 0.0, 1.0, None)
+    got, grads = _loss_and_grads(vae, x, config, 0.0, 1.0, fast)
+    _, full = _loss_and_grads(vae, x, TrainConfig(), 0.0, 1.0, None)
+    torch.testing.assert_close(got.loss, expected.loss, rtol=2e-2, atol=0)
+    for (name, param), grad, auto, exact in zip(vae.named_parameters(), grads, autograd, full, strict=True):
+        assert grad.dtype == param.dtype == torch.float32, name
+        scale = exact.abs().max()
+        assert (grad - auto).abs().max() < 0.05 * scale, name  # both are bf16 roundings of ...
+        assert (grad - exact).abs().max() < 0.05 * scale, name  # ... the full-precision gradient
+        assert not torch.equal(grad, exact), name  # and the products really ran in bfloat16
 
 
 @dataclasses.dataclass

@@ -55,7 +55,7 @@ def _write(root, name, frame):
 @pytest.mark.parametrize("case, message", [
     ("empty_column", "column 'c' has no observed value"),
     ("empty_row", "first row 4"),
-    ("text", "column 'b' is not numeric"),
+    ("text", "column 'b' holds mixed values ('n/a?', "),
     ("other_columns", "columns differ"),
 ])
 def test_bad_tables_give_one_clear_line_and_write_nothing(table_run, capsys, case, message):

@@ -32,9 +32,9 @@ def test_fills_only_the_gaps_and_keeps_names(table):
     imputer = VAEImputer(hidden=(32,), latent_dim=2, epochs=60, lr_schedule="constant",
                          imputation_samples=100).fit(holey)
     filled = imputer.transform(holey)
-    assert isinstance(filled, np.ndarray) and not np.isnan(filled).any()
+    assert isinstance(filled, pd.DataFrame) and not filled.isna().any().any()  # a DataFrame in, one out
     seen = holey.notna().to_numpy()
-    np.testing.assert_array_equal(filled[seen], holey.to_numpy()[seen])
+    np.testing.assert_array_equal(filled.to_numpy()[seen], holey.to_numpy()[seen])
     assert list(imputer.get_feature_names_out()) == ["a", "b", "c"]
     out = imputer.set_output(transform="pandas").transform(holey)
     assert list(out.columns) == ["a", "b", "c"]

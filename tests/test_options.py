@@ -13,11 +13,11 @@ from vaekit.cli import build_parser, main
 from vaekit.cli.common import given_options
 from vaekit.config import configs
 from vaekit.config.configs import OPTIONS, RunConfig, check_params, resolve_auto
-from vaekit.config.options import as_word
-from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, PRESETS
+from vaekit.config.options import OptionError, as_word
+from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, PRESETS, SELF_TUNE
 from vaekit.errors import ConfigError
 
-FLAGLESS = {"verbose"}  # the command line says --quiet instead
+FLAGLESS = {"verbose", "encoder", "decoder"}  # --quiet instead; networks are Python objects
 
 
 def _train_args(*words):
@@ -56,7 +56,7 @@ def test_every_option_is_a_vae_parameter_with_its_default_and_documented():
 def test_vae_imputer_parameters_are_the_options_with_the_imputation_defaults():
     parameters = inspect.signature(VAEImputer).parameters
     expected = {**{n: s.default for n, s in OPTIONS.items()}, **IMPUTATION_DEFAULTS,
-                "imputation_samples": IMPUTATION_SAMPLES.default}
+                "imputation_samples": IMPUTATION_SAMPLES.default, "self_tune": SELF_TUNE.default}
     assert {n: p.default for n, p in parameters.items()} == expected
     assert VAEImputer().get_params() == expected
     assert "\nepochs : int or 'auto', default='auto'" in VAEImputer.__doc__
@@ -76,6 +76,13 @@ def test_the_library_names_the_parameter():
         VAE(lr_schedule="x").fit(np.zeros((20, 3)))
     with pytest.raises(ConfigError, match=r"^kl_schedule='linear' needs kl_warmup > 0"):
         VAE(kl_schedule="linear").fit(np.zeros((20, 3)))
+
+
+def test_flags_replace_parameter_names_but_not_file_names():
+    err = OptionError("space /tmp/space/space.json: no such file; space_size=3 space.", "space")
+    assert err.worded(lambda name: "--" + name) == "--space /tmp/space/space.json: no such file; space_size=3 --space."
+    err = OptionError("use grad_estimator='standard' with ladder", "grad_estimator", "ladder")
+    assert err.worded(lambda name: "--" + name.replace("_", "-")) == "use --grad-estimator standard with --ladder"
 
 
 def test_the_command_line_names_the_flag_and_writes_nothing(tmp_path, capsys):
@@ -119,11 +126,16 @@ def test_the_command_line_imputation_path_trains_as_vae_imputer(holey_table, tmp
     cli = RunConfig.from_dict(json.loads((tmp_path / "run" / "config.json").read_text()))
     imputer = VAEImputer().fit(frame)
     assert cli.model == imputer.vae_.config_.model and cli.train == imputer.vae_.config_.train
-    assert cli.model.hidden == IMPUTATION_DEFAULTS["hidden"] and cli.train.epochs == 10  # 80 rows: 2 batches of 64
+    assert cli.train.epochs == 10  # 80 rows: 2 batches of 64
+    tuning = json.loads((tmp_path / "run" / "self_tuning.json").read_text())  # both self-tuned, alike
+    assert tuning["selected"]["hidden"] == list(cli.model.hidden) == list(imputer.selected_candidate_["hidden"])
+    assert [c["error"] for c in tuning["candidates"]] == pytest.approx([c["error"] for c in imputer.candidate_scores_])
     assert main(["train", str(csv), "--allow-missing", "--quiet", "--latent-dim", "3", "--lr-schedule", "constant",
-                 "--out", str(tmp_path / "explicit")]) == 0
+                 "--self-tune", "no", "--out", str(tmp_path / "explicit")]) == 0
     explicit = json.loads((tmp_path / "explicit" / "config.json").read_text())
     assert explicit["model"]["latent_dim"] == 3 and explicit["train"]["lr_schedule"] == "constant"
+    assert explicit["model"]["hidden"] == list(IMPUTATION_DEFAULTS["hidden"])
+    assert not (tmp_path / "explicit" / "self_tuning.json").exists()
     assert explicit["train"]["iw_samples"] == IMPUTATION_DEFAULTS["iw_samples"]
 
 

@@ -1,7 +1,9 @@
 """Hyperparameter tuning with a real Optuna study in SQLite: shared workers, resume after a kill, pruning."""
 
+import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,9 +14,11 @@ import pytest
 import sqlalchemy.exc
 
 import vaekit
-from vaekit.cli import main
-from vaekit.config.configs import RunConfig
+from vaekit.cli import build_parser, main
+from vaekit.cli.common import given_options
+from vaekit.config.configs import OPTIONS, RunConfig
 from vaekit.errors import ConfigError
+from vaekit.tuning.choices import TRIAL_DEFAULTS, TRIAL_OPTIONS
 from vaekit.tuning.search_space import SearchSpace, default_space
 from vaekit.tuning.study import open_study, tune
 
@@ -183,4 +187,61 @@ def test_space_file_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "space.json"
     bad.write_text("{not json")
     assert main(["tune", "digits", "--out", str(tmp_path / "t"), "--space", str(bad), "--quiet"]) == 1
-    assert "is not valid JSON" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaekit: error: --space {bad} is not valid JSON") and err.count("\n") == 1
+
+
+def _tune_actions():
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return {flag: action for action in commands["tune"]._actions for flag in action.option_strings}
+
+
+def test_tune_sets_every_trial_by_the_declared_options():
+    """No flag of ``vaekit tune`` restates a ``VAE`` option: those it has are the options' own flags."""
+    declared = {spec.cli_flag: spec for spec in OPTIONS.values() if spec.cli_flag}
+    actions = _tune_actions()
+    restated = {flag: declared[flag] for flag in actions if flag in declared}
+    assert [spec.name for spec in restated.values()] == list(TRIAL_OPTIONS)
+    for flag, spec in restated.items():
+        action = actions[flag]
+        assert action.dest == spec.name and action.default is argparse.SUPPRESS and action.help.startswith(spec.help)
+        assert action.choices is None or set(spec.choices) <= set(action.choices)
+    assert actions["--epochs"].help.endswith(f"(default: {TRIAL_DEFAULTS['epochs']})")
+    args = build_parser().parse_args(["tune", "digits", "--out", "o", "--epochs", "3", "--model", "conv"])
+    assert given_options(args) == {"epochs": 3, "model": "conv"}  # tune() adds TRIAL_DEFAULTS to what was given
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"trials": 0}, "trials must be at least 1, got 0"),
+    ({"timeout": 0}, "timeout must be positive, got 0"),
+    ({"heartbeat": 0}, "heartbeat must be at least 1"),
+    ({"pruner": "x"}, "unknown pruner 'x'"),
+    ({"objective": "x"}, "unknown objective 'x'"),
+    ({"base": {"epochs": 0}}, "epochs must be at least 1"),
+    ({"base": {"val_fraction": 0.0}}, "val_fraction=0.0 of 178 examples leaves no validation"),
+])
+def test_tune_errors_name_parameters_and_write_nothing(tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        tune(vaekit.load_dataset("wine"), tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("words, message", [
+    (["--trials", "0"], "--trials must be at least 1, got 0"),
+    (["--heartbeat", "0"], "--heartbeat must be at least 1"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--val-fraction", "0"], "--val-fraction 0.0 of 178 examples leaves no validation"),
+])
+def test_tune_errors_name_flags_and_write_nothing(tmp_path, capsys, words, message):
+    out = tmp_path / "out"
+    assert main(["tune", "wine", "--out", str(out), "--quiet", *words]) == 1
+    assert capsys.readouterr().err.startswith(f"vaekit: error: {message}")
+    assert not out.exists()
+
+
+def test_continuing_a_study_with_another_objective_names_the_flags(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    open_study(storage, "vaekit", "elbo")
+    assert main(["tune", "wine", "--out", str(tmp_path / "out"), "--storage", storage, "--objective", "nll"]) == 1
+    assert ("optimises elbo, not nll; give --objective elbo to continue it, or another --study to start another"
+            in capsys.readouterr().err)

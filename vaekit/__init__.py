@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from vaekit.errors import VaekitError
 from vaekit.version import __version__
 
-__all__ = ["VAE", "Dataset", "VAEImputer", "VaekitError", "__version__", "ampute", "impute", "load",
-           "load_dataset", "multiple_imputations"]
+__all__ = ["VAE", "Dataset", "Network", "VAEImputer", "VaekitError", "__version__", "ampute", "impute",
+           "imputation_interval", "load", "load_dataset", "multiple_imputations", "pool_estimates"]
 
 #: The module that defines each public name. They are imported on first use (PEP 562), so that
 #: ``import vaekit`` costs nothing until a model is needed: ``vaekit --help`` never loads torch.
@@ -23,10 +23,13 @@ _LAZY = {
     "VAE": "vaekit.estimator",
     "load": "vaekit.estimator",
     "Dataset": "vaekit.data",
+    "Network": "vaekit.model.custom",
     "load_dataset": "vaekit.data",
     "VAEImputer": "vaekit.missing_data.imputer",
     "impute": "vaekit.missing_data.imputation",
     "multiple_imputations": "vaekit.missing_data.imputation",
+    "pool_estimates": "vaekit.missing_data.pooling",
+    "imputation_interval": "vaekit.missing_data.pooling",
     "ampute": "vaekit.data.amputation",
 }
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
     from vaekit.estimator import VAE, load
     from vaekit.missing_data.imputation import impute, multiple_imputations
     from vaekit.missing_data.imputer import VAEImputer
+    from vaekit.missing_data.pooling import imputation_interval, pool_estimates
+    from vaekit.model.custom import Network
 
 
 def __getattr__(name: str) -> Any:

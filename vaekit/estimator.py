@@ -35,6 +35,7 @@ from vaekit.config.configs import (
 from vaekit.config.options import parameters_doc, stored_init
 from vaekit.config.presets import preset_params
 from vaekit.data import Dataset, from_array
+from vaekit.data.coding import coded_types, encode_frame, to_frame
 from vaekit.data.missing import observed_mask, zero_filled
 from vaekit.data.out_of_core import is_out_of_core
 from vaekit.data.preprocessing import Preprocessor, fixed_binarization
@@ -42,6 +43,7 @@ from vaekit.data.validate import first_non_binary
 from vaekit.errors import ConfigError, DataError
 from vaekit.io.runfolder import RunFolder
 from vaekit.model.build import build_module
+from vaekit.model.custom import network_spec
 from vaekit.train.distributed import World, join, peers_reported
 from vaekit.train.evaluation import evaluate
 from vaekit.train.streaming import stream_sources
@@ -63,18 +65,24 @@ def _checked(X: DataLike, allow_missing: bool) -> tuple[Dataset, np.dtype]:
     """X as a Dataset, and the dtype it came in (results keep float64).
 
     Arrays and DataFrames are checked as scikit-learn checks them, with its messages (sparse,
-    empty, 1-D, complex, infinite data); a Dataset was checked when it was loaded.
+    empty, 1-D, complex, infinite data); a Dataset was checked when it was loaded. A DataFrame's
+    text, category and boolean columns are coded first (``vaekit.data.coding``).
     """
     if isinstance(X, Dataset):
         return X, X.x.dtype
+    frame = isinstance(X, pd.DataFrame)
+    coding = None
+    if frame and not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in X.dtypes):
+        values, coding = encode_frame(X)
+    else:
+        values = X
     try:
-        x = check_array(X, accept_sparse=False, allow_nd=True, dtype="numeric", input_name="X",
+        x = check_array(values, accept_sparse=False, allow_nd=True, dtype="numeric", input_name="X",
                         ensure_all_finite="allow-nan" if allow_missing else True)
     except ValueError as err:
         raise DataError(str(err)) from None
-    frame = isinstance(X, pd.DataFrame)
     data = from_array(x, columns=[str(c) for c in X.columns] if frame else None,
-                      index=list(X.index) if frame else None, allow_missing=allow_missing)
+                      index=list(X.index) if frame else None, allow_missing=allow_missing, coding=coding)
     return data, x.dtype
 
 
@@ -108,11 +116,30 @@ data gives float64 results (anything else float32).
 
     # -- configuration -------------------------------------------------------------------------
     def _run_config(self, data: Dataset, has_missing: bool = False) -> RunConfig:
-        params = resolve_auto(check_params(self.get_params()), kind=data.kind, rows=data.n, has_missing=has_missing)
+        params = resolve_auto(check_params(self.get_params()), kind=data.kind, rows=data.n, has_missing=has_missing,
+                              categorical=bool(data.coding))
         model, train = config_fields(params)
-        model.update(column_layout(params["likelihood"], data.kind, data.x, data.columns, params["column_types"]))
+        model.update({role: network_spec(model[role], role) for role in ("encoder", "decoder")})
+        model.update(column_layout(params["likelihood"], data.kind, data.x, data.columns,
+                                   self._column_types(data, params)))
         return RunConfig(model=ModelConfig(input_shape=tuple(data.shape), **model), train=TrainConfig(**train),
                          data={"source": data.source, "kind": data.kind}, versions=versions())
+
+    @staticmethod
+    def _column_types(data: Dataset, params: dict[str, Any]) -> Any:
+        """The ``column_types`` given, with those of the table's coded columns (text, categories, booleans)."""
+        spec = params["column_types"]
+        if not data.coding:
+            return spec
+        names = list(data.columns or [])
+        declared = dict(spec) if isinstance(spec, dict) else dict(zip(names, spec or (), strict=False))
+        types = coded_types(data.coding, np.asarray(data.x, dtype=np.float64), names, declared)
+        if params["likelihood"] != "mixed":
+            name, vocab = next(iter(data.coding.items()))
+            raise ConfigError(f"column '{name}' holds {vocab.kind} values ({vocab.describe(3)}); likelihood "
+                              f"{params['likelihood']} models numbers only: use likelihood mixed (or auto, which "
+                              "picks it)")
+        return spec if spec and not isinstance(spec, dict) else {**declared, **types}
 
     @classmethod
     def from_config(cls, config: RunConfig, **overrides: Any) -> VAE:
@@ -160,7 +187,7 @@ data gives float64 results (anything else float32).
                 raise ConfigError("resume=True needs the run_dir to resume from")
             run.require_checkpoint()
             pre = run.read_preprocessing()
-            pre.check(data)
+            data = pre.check(data)
         else:
             pre = Preprocessor.fit(data, config.model.column_types, binary=config.model.likelihood == "bernoulli")
 
@@ -204,8 +231,7 @@ data gives float64 results (anything else float32).
         """Training and validation data (and masks of observed entries) as tensors in model units."""
         x, mask = zero_filled(pre.transform(data.x))  # NaN -> 0 plus the mask of observed entries
         if X_val is not None:
-            val_data = as_dataset(X_val, allow_missing=True)
-            pre.check(val_data)
+            val_data = pre.check(as_dataset(X_val, allow_missing=True))
             observed_mask(val_data)
             (train_x, train_mask), (val, val_mask) = (x, mask), zero_filled(pre.transform(val_data.x))
         else:
@@ -249,7 +275,7 @@ data gives float64 results (anything else float32).
             if not isinstance(X, Dataset) and data.kind == "table" and data.shape[0] != self.n_features_in_:
                 raise DataError(f"X has {data.shape[0]} features, but {type(self).__name__} is expecting "
                                 f"{self.n_features_in_} features as input")
-            self.preprocessor_.check(data)
+            data = self.preprocessor_.check(data)
         return data, dtype
 
     # -- using a fitted model -----------------------------------------------------------------
@@ -310,6 +336,20 @@ data gives float64 results (anything else float32).
     def reconstruct(self, X: DataLike) -> np.ndarray:
         """Decoder mean at the posterior mean, in original units."""
         return self.inverse_transform(self.transform(X))
+
+    def to_frame(self, values: np.ndarray, index: list | None = None) -> pd.DataFrame:
+        """Table rows from :meth:`sample`, :meth:`reconstruct` or :meth:`inverse_transform` as a DataFrame with
+        the training table's columns: its text, category and boolean columns (codes in those arrays) in their
+        own values and dtypes, columns of whole numbers (counts, integer categories) as int64."""
+        check_is_fitted(self, "module_")
+        pre = self.preprocessor_
+        if pre.kind != "table":
+            raise DataError("to_frame is for models of tables; this one models images")
+        frame = to_frame(np.asarray(values), pre.column_names(), pre.vocabularies, index)
+        layout = zip(frame.columns, pre.column_types or (), pre.categories or (), strict=False)
+        whole = [name for name, kind, codes in layout if name not in (pre.vocabularies or {})
+                 and (kind == "count" or (codes and np.all(np.mod(codes, 1) == 0)))]
+        return frame.astype(dict.fromkeys(whole, np.int64))
 
     def score(self, X: DataLike, y: Any = None) -> float:
         """Mean ELBO in nats per example (higher is better)."""

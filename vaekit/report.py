@@ -194,7 +194,7 @@ def write_report(
     unknown = [m for m in maps if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown map method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    vae.preprocessor_.check(data)
+    data = vae.preprocessor_.check(data)
     bodies: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="vaekit-report-") as tmp:
         report = _Report(vae, data, Path(tmp), run_name, maps, max_points, seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,26 +36,34 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
     return sub.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
 
 
-def add_option_flags(parser: argparse.ArgumentParser, options: Iterable[Option]) -> None:
+def add_option_flags(parser: argparse.ArgumentParser, options: Iterable[Option], *, title: str | None = None,
+                     defaults: Mapping[str, Any] | None = None) -> None:
     """A flag for each option that has one, in its group, with its type, choices, help and default.
 
     The flags record only what the user typed (argparse's SUPPRESS default; the help shows the
     option's default), so :func:`given_options` tells an explicit ``--lr 1e-3`` from the default,
-    and presets or the imputation defaults can fill what was not given.
+    and presets or the imputation defaults can fill what was not given. ``title`` puts the flags in
+    one group of that title; ``defaults`` are the command's own, shown where they replace the options'.
     """
+    options = [spec for spec in options if spec.cli_flag]
+    defaults = defaults or {}
     groups: dict[str, Any] = {}
     for spec in options:
-        if not spec.cli_flag:
-            continue
-        if spec.group not in groups:
-            groups[spec.group] = parser.add_argument_group(GROUPS[spec.group])
-        groups[spec.group].add_argument(spec.cli_flag, dest=spec.name, default=argparse.SUPPRESS,
-                                        help=_flag_help(spec), **_flag_kind(spec))
-    parser.set_defaults(option_specs={spec.name: spec for spec in options if spec.cli_flag})
+        group = title or GROUPS[spec.group]
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        groups[group].add_argument(spec.cli_flag, dest=spec.name, default=argparse.SUPPRESS,
+                                   help=_flag_help(spec, defaults.get(spec.name, spec.default)), **_flag_kind(spec))
+    parser.set_defaults(option_specs={spec.name: spec for spec in options})
+
+
+def name_flags(parser: argparse.ArgumentParser, actions: Iterable[argparse.Action]) -> None:
+    """Errors naming a library parameter show the flag of the action whose ``dest`` it is (:func:`in_flags`)."""
+    parser.set_defaults(param_flags={action.dest: action.option_strings[0] for action in actions})
 
 
 def _flag_kind(spec: Option) -> dict[str, Any]:
-    if spec.type is bool and not spec.auto:
+    if spec.type is bool and not spec.auto and spec.default is False:
         return {"action": "store_true"}
     kind: dict[str, Any] = {"type": spec.parse, "metavar": spec.metavar}
     if spec.auto and not spec.choices and spec.type is not bool:
@@ -71,8 +79,8 @@ def _flag_kind(spec: Option) -> dict[str, Any]:
     return kind
 
 
-def _flag_help(spec: Option) -> str:
-    shown = "" if spec.default is None or spec.default is False else f" (default: {as_word(spec.default) or 'none'})"
+def _flag_help(spec: Option, default: Any) -> str:
+    shown = "" if default is None or default is False else f" (default: {as_word(default) or 'none'})"
     return (spec.help + shown).replace("%", "%%")
 
 
@@ -88,9 +96,10 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def in_flags(err: VaekitError, args: argparse.Namespace) -> str:
     """An error's message as the command line says it: the options it names, by their flags."""
-    specs = getattr(args, "option_specs", {})
-    if isinstance(err, OptionError) and specs:
-        return err.worded(lambda name: specs[name].cli_flag if name in specs else name)
+    flags = {**getattr(args, "param_flags", {}),
+             **{name: spec.cli_flag for name, spec in getattr(args, "option_specs", {}).items()}}
+    if isinstance(err, OptionError) and flags:
+        return err.worded(lambda name: flags.get(name, name))
     return str(err)
 
 
@@ -142,8 +151,7 @@ def load_run_and_data(args: argparse.Namespace) -> tuple[VAE, Dataset]:
     data = load_data(args.data, args)
     if getattr(args, "factors", None):
         data = with_factors(data, args.factors)
-    vae.preprocessor_.check(data)
-    return vae, data
+    return vae, vae.preprocessor_.check(data)
 
 
 def check_output(path: str | Path, suffixes: tuple[str, ...]) -> Path:

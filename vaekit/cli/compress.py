@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.cli.common import add_data_options, add_parser, check_output, data_help, load_data
+from vaekit.config.presets import CHUNK_SIZE
 from vaekit.data import Dataset
 from vaekit.data.idx import is_idx, read_idx
 from vaekit.errors import ConfigError
-from vaekit.io import atomic
 
 ORDER = 60
 
@@ -20,10 +20,15 @@ DESCRIPTION = """\
 Compress DATA with a trained model into one entropy-coded file that `vaekit decompress` turns
 back into the data. A VAE is a learned compressor; this writes real files, coded with ANS.
 
+The file is a series of chunks of --chunk-size examples (default 4096), each coded alone, and
+an index: `vaekit decompress --items 100:200` decodes a range without the rest. DATA is read a
+chunk at a time (a .npy file is memory-mapped, an image folder read as it goes), and the file is
+written as the chunks are coded, so data larger than memory compresses in bounded memory.
+
 --mode lossless: bits-back coding (BB-ANS). Each example costs about its negative ELBO in bits,
-  and all examples share one stream, so the start-up cost is paid once. Examples are coded in
-  chunks of up to --batch-size, one network pass and a few vectorised coder calls per chunk;
-  the chunks are recorded in the file. Needs a discrete likelihood (bernoulli for binary
+  and the examples of a chunk share one stream, so the start-up cost is paid once a chunk.
+  Examples are coded in groups of up to --batch-size, one network pass and a few vectorised
+  coder calls per group; the groups are recorded in the file. Needs a discrete likelihood (bernoulli for binary
   images, logistic or categorical for 8-bit images) and data it can represent exactly;
   decompression gives back the identical array.
 --mode lossy: rounds each example's latent code E[z|x] to a grid set by --quality
@@ -55,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="lossless only: the most examples coded together, 1-65536 (default 256, fewer for "
                         "large examples); recorded in the file, so decoding needs no setting")
+    p.add_argument("--chunk-size", type=int, metavar="N", default=CHUNK_SIZE.default,
+                   help=f"{CHUNK_SIZE.help} (default {CHUNK_SIZE.default})")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)
     p.set_defaults(run=run_compress)
@@ -71,7 +78,7 @@ def source_array_shape(spec: str, data: Dataset) -> tuple[int, ...]:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    from vaekit.compression import compress
+    from vaekit.compression import compress_file
     from vaekit.estimator import load
 
     if args.mode == "lossless" and args.quality is not None:
@@ -81,14 +88,16 @@ def run_compress(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} applies to --mode lossless")
     out = check_output(args.out, (".vkz",))
     vae = load(args.run_dir, device="cpu")
+    path = Path(args.data)
+    # .npy files and image folders stay on disk, read a chunk at a time
+    args.mmap = args.mmap or path.is_dir() or (path.suffix.lower() == ".npy" and path.is_file())
     data = load_data(args.data, args)
-    blob = compress(vae, data, mode=args.mode, quality=50 if args.quality is None else args.quality,
-                    latent_bits=args.latent_bits or 12, batch_size=args.batch_size,
-                    array_shape=source_array_shape(args.data, data),
-                    progress=not args.quiet and sys.stderr.isatty())
-    atomic.write_bytes(out, blob)
+    size = compress_file(vae, data, out, mode=args.mode, quality=50 if args.quality is None else args.quality,
+                         latent_bits=args.latent_bits or 12, batch_size=args.batch_size, chunk_size=args.chunk_size,
+                         array_shape=source_array_shape(args.data, data),
+                         progress=not args.quiet and sys.stderr.isatty())
     if not args.quiet:
         dims = data.n * int(np.prod(data.shape))
-        print(f"wrote {out}: {data.n} examples, {len(blob):,} bytes, {8 * len(blob) / dims:.4f} bits per "
+        print(f"wrote {out}: {data.n} examples, {size:,} bytes, {8 * size / dims:.4f} bits per "
               f"dimension ({args.mode})")
     return 0

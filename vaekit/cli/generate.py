@@ -57,15 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _write_array(vae: VAE, values: np.ndarray, out: Path, index: list | None = None) -> None:
-    pre = vae.preprocessor_
     if out.suffix == ".npy":
         with atomic.atomic_path(out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, values)
-    elif out.suffix == ".csv":
-        import pandas as pd
-
-        columns = pre.columns or [f"x{j}" for j in range(values.shape[1])]
-        atomic.write_text(out, pd.DataFrame(values, columns=columns, index=index).to_csv(index=index is not None))
+    elif out.suffix == ".csv":  # text, category and boolean columns as the values they stand for
+        atomic.write_text(out, vae.to_frame(values, index).to_csv(index=index is not None))
 
 
 def _outputs(vae: VAE) -> tuple[str, ...]:

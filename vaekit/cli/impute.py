@@ -33,13 +33,17 @@ their most probable category and count columns a whole number.
 
 With --multiple M, M completed tables are written instead (FILLED_1 ... FILLED_M), each drawn
 from the conditional distribution of the missing cells by sampling importance resampling.
-Analyse each and pool the results (Rubin's rules) to carry the uncertainty of the imputation.
+Analyse each and pool the results with Rubin's rules (vaekit.pool_estimates in Python) to carry
+the uncertainty of the imputation. A warning says when K is too small for M honest draws (the
+importance weights of over 5 % of the rows rest on fewer than M effective samples): raise K.
 
 Column names and order, the row index and any --label-column stay as in DATA; values are in
-DATA's own units. On any error nothing is written.
+DATA's own units and types: text, category and boolean columns get one of the values they held
+in training, integer columns whole numbers (a Parquet file keeps its column dtypes). A value
+training never saw is refused, naming its column. On any error nothing is written.
 
 examples:
-  vaekit train survey.csv --allow-missing --likelihood mixed --out runs/survey
+  vaekit train survey.csv --allow-missing --out runs/survey   # text columns: likelihood mixed
   vaekit impute runs/survey survey.csv --out survey_filled.csv
   vaekit impute runs/survey survey.csv --multiple 20 --out imputations/survey.csv
 """
@@ -77,16 +81,6 @@ def original_frame(spec: str, data: Dataset) -> pd.DataFrame:
     return pd.DataFrame(values, columns=data.columns, index=data.index)
 
 
-def completed_frame(frame: pd.DataFrame, columns: list[str], missing: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    """``frame`` with its missing model cells set from ``values``; untouched columns keep their dtype."""
-    out = frame.copy()
-    for j in np.flatnonzero(missing.any(axis=0)):
-        column = out[columns[j]].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-        column[missing[:, j]] = values[missing[:, j], j]
-        out[columns[j]] = column
-    return out
-
-
 def numbered(path: Path, i: int) -> Path:
     return path.with_name(f"{path.stem}_{i}{path.suffix}")
 
@@ -102,6 +96,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 
 def run_impute(args: argparse.Namespace) -> int:
+    from vaekit.data.coding import fill_frame
     from vaekit.estimator import load
     from vaekit.missing_data.imputation import fill_values
 
@@ -112,14 +107,14 @@ def run_impute(args: argparse.Namespace) -> int:
         raise VaekitError(f"{args.run_dir} models images; fill damaged images with `vaekit inpaint`")
     out = check_output(args.out, OUTPUTS)
     data = load_data(args.data, args, allow_missing=True)
-    vae.preprocessor_.check(data)
+    data = vae.preprocessor_.check(data)
     frame = original_frame(args.data, data)
     show = not args.quiet and sys.stderr.isatty()
     missing, values = fill_values(vae, data, args.multiple, iw_samples=args.iw_samples, seed=args.seed,
                                   progress=show)
     columns = list(data.columns)
     paths = [out] if args.multiple is None else [numbered(out, i + 1) for i in range(args.multiple)]
-    tables = [completed_frame(frame, columns, missing, v) for v in values]
+    tables = [fill_frame(frame, columns, missing, v, vae.preprocessor_.vocabularies) for v in values]
     for path, table in zip(paths, tables, strict=True):
         write_table(table, path)
     if not args.quiet:

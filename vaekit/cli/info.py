@@ -40,12 +40,16 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     m, t = config.model, config.train
     network = {"mlp": f"hidden {list(m.hidden)}", "conv": f"hidden {list(m.hidden)}, channels {list(m.channels)}",
-               "resnet": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages"}[m.arch]
+               "resnet": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages",
+               "hierarchical": f"width {m.res_width}, {m.res_blocks} blocks x {m.res_stages} stages, "
+                               f"{m.latent_groups} stochastic layers ({m.latent_channels}-channel maps)"}[m.arch]
     lines = [
         f"run folder   {run.path}",
         f"data         {config.data.get('source', '?')} ({config.data.get('kind', '?')}, shape {m.input_shape})",
         (f"model        {m.arch}, {network}, latent {m.latent_dim}, "
          f"likelihood {m.likelihood}, prior {m.prior}"),
+        *[f"{role:<13}{spec['class']} (your own), kwargs {spec['kwargs']}"
+          for role, spec in (("encoder", m.encoder), ("decoder", m.decoder)) if spec],
         f"parameters   {n_params:,}",
         (f"training     beta {t.beta}, iw-samples {t.iw_samples}, lr {t.lr}, batch {t.batch_size}, "
          f"binarize {t.binarize}, seed {t.seed}"),

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from vaekit.cli.common import add_data_options, add_option_flags, add_parser, data_help, given_options, load_data
 from vaekit.config.configs import OPTIONS, check_params
-from vaekit.config.options import as_word
-from vaekit.config.presets import IMPUTATION_DEFAULTS, PRESETS, preset_params
+from vaekit.config.options import OptionError, as_word
+from vaekit.config.presets import IMPUTATION_DEFAULTS, PRESETS, SELF_TUNE, preset_params
 from vaekit.errors import ConfigError, VaekitError
 from vaekit.io import atomic
 
 if TYPE_CHECKING:
     from vaekit.data import Dataset
+    from vaekit.estimator import VAE
+    from vaekit.missing_data.selftune import SelfTuning
 
 ORDER = 10
 
@@ -41,7 +43,8 @@ ELBO has not improved for --patience epochs. An interrupted run continues with -
 {textwrap.fill(
     "Options you give always win. Those you leave out take the value of --preset where it names them; then, "
     "for a table with missing cells (read with --allow-missing), the defaults for imputing a table, as "
-    f"VAEImputer's ({_as_flags(IMPUTATION_DEFAULTS)}); then the defaults shown below.", 95)}
+    f"VAEImputer's ({_as_flags(IMPUTATION_DEFAULTS)}), and self-tuning, which writes RUN/self_tuning.json; "
+    "then the defaults shown below.", 95)}
 
 examples:
   vaekit train digits --out runs/digits
@@ -73,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", metavar="TEST", help="held-out data to evaluate on after training (read with the "
                                                   "same options as DATA)")
     p.add_argument("--test-labels", metavar="FILE", help="labels for TEST (--labels are DATA's)")
-    add_option_flags(p, OPTIONS.values())
+    add_option_flags(p, [*OPTIONS.values(), SELF_TUNE])
     run = p.add_argument_group("run")
     presets = "; ".join(f"{p.name}: {p.summary}" for p in PRESETS.values())
     run.add_argument("--preset", metavar="NAME", help=f"a tested configuration ({presets}); options you give "
@@ -96,12 +99,15 @@ def run_train(args: argparse.Namespace) -> int:
     from vaekit.pictures.run_pictures import draw_run_pictures
     from vaekit.train.distributed import World
 
-    given = check_params(given_options(args))  # a bad value fails before any data is read
+    given = given_options(args)
+    tune_choice = SELF_TUNE.check(given.pop(SELF_TUNE.name)) if SELF_TUNE.name in given else None
+    given = check_params(given)  # a bad value fails before any data is read
     run = RunFolder(args.out)
     verbose = not args.quiet
     if args.resume:
-        if args.preset:
-            raise ConfigError("--preset is for new runs; --resume continues with the run's saved settings")
+        if args.preset or tune_choice is not None:
+            raise ConfigError("--preset and --self-tune are for new runs; --resume continues with the run's saved "
+                              "settings")
         if fixed := sorted(set(given) - set(RESUMABLE)):
             raise ConfigError(f"--resume continues with the run's saved settings; of the options it takes only "
                               f"{_flags(RESUMABLE)}, not {_flags(fixed)}")
@@ -111,10 +117,13 @@ def run_train(args: argparse.Namespace) -> int:
                           "--overwrite, or choose another --out")
     data = load_data(args.data, args)
     test = load_data(args.test, args, labels_from="test_labels") if args.test else None
+    tuning = None
     if args.resume:
         vae = VAE.from_config(config, **given, verbose=verbose)
     else:
         vae = _new_estimator(given, args.preset, data, verbose)
+        if _self_tunes(tune_choice, data, vae):
+            tuning = _self_tuned(vae, data, verbose)
     try:
         vae.fit(data, run_dir=run.path, resume=args.resume)
     except KeyboardInterrupt:
@@ -123,6 +132,8 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     if not World.current().is_main:
         return 0  # under torchrun, rank 0 alone draws the pictures and reports
+    if tuning is not None:
+        atomic.write_text(run.file("self_tuning.json"), json.dumps(tuning.to_json(), indent=2) + "\n")
     if verbose and vae.transfer_report_ is not None:
         print(vae.transfer_report_.summary())
     pictures = draw_run_pictures(vae, test or data, run.path)
@@ -139,12 +150,10 @@ def run_train(args: argparse.Namespace) -> int:
 def _new_estimator(given: dict[str, Any], preset: str | None, data: Dataset, verbose: bool) -> Any:
     """The estimator of a new run: options given, else the preset's, else (a table with gaps) the imputation
     defaults, else the defaults. With --init-from, model options left at their defaults follow that run."""
-    from vaekit.data.missing import observed_mask
-    from vaekit.data.out_of_core import is_out_of_core
     from vaekit.estimator import VAE
 
     chosen = {**(preset_params(preset) if preset else {}), **given}
-    if data.kind == "table" and not is_out_of_core(data.x) and observed_mask(data) is not None:
+    if _has_gaps(data):
         imputing = {k: v for k, v in IMPUTATION_DEFAULTS.items() if k not in chosen}
         if verbose and imputing:
             print(f"{data.source} has missing cells: the defaults for imputing a table apply ({_as_flags(imputing)})")
@@ -153,6 +162,40 @@ def _new_estimator(given: dict[str, Any], preset: str | None, data: Dataset, ver
         return VAE(**chosen, verbose=verbose)
     training = {name: spec.default for name, spec in OPTIONS.items() if spec.section == "train"}
     return VAE.from_pretrained(chosen["init_from"], **{**training, **chosen, "verbose": verbose})
+
+
+def _has_gaps(data: Dataset) -> bool:
+    """Whether DATA is a table in memory with missing cells: the imputation defaults and self-tuning apply."""
+    from vaekit.data.missing import observed_mask
+    from vaekit.data.out_of_core import is_out_of_core
+
+    return data.kind == "table" and not is_out_of_core(data.x) and observed_mask(data) is not None
+
+
+def _self_tunes(choice: bool | None, data: Dataset, vae: VAE) -> bool:
+    """--self-tune as given, else on for a table with gaps (not when starting from a run, whose widths it keeps)."""
+    from vaekit.data.out_of_core import is_out_of_core
+
+    if choice is None:
+        return _has_gaps(data) and vae.init_from is None
+    if choice and (data.kind != "table" or is_out_of_core(data.x) or vae.init_from is not None):
+        raise OptionError("self_tune chooses the widths on a table in memory; it does not take images, --mmap or "
+                          "init_from", "self_tune", "init_from")
+    return choice
+
+
+def _self_tuned(vae: VAE, data: Dataset, verbose: bool) -> SelfTuning:
+    """Self-tuning's choice, set on ``vae`` (VAEImputer's search: ``vaekit.missing_data.selftune``)."""
+    from vaekit.missing_data.selftune import self_tune
+
+    if verbose:
+        print("self-tuning: fitting each candidate on the table with a share of its observed cells hidden")
+    tuning = self_tune(vae.get_params(), data)
+    vae.set_params(**tuning.selected)
+    if verbose:
+        errors = ", ".join(f"{as_word(c['hidden'])}: {c['error']:.3f}" for c in tuning.candidates)
+        print(f"self-tuning chose --hidden {as_word(tuning.selected['hidden'])} (held-out error by width: {errors})")
+    return tuning
 
 
 def _summary_text(path: Path, summary: dict, pictures: list[Path]) -> str:

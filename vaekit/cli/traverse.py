@@ -66,8 +66,7 @@ def run_traverse(args: argparse.Namespace) -> int:
     latent_dim = vae.module_.latent_dim
     stats = data = None
     if args.data is not None:
-        data = load_data(args.data, args)
-        pre.check(data)
+        data = pre.check(load_data(args.data, args))
         stats = latent_dimensions(vae, data)
     if args.dims:
         dims = check_dims(args.dims, latent_dim)

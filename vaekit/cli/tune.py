@@ -7,9 +7,17 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vaekit.cli.common import add_data_options, add_parser, data_help, load_data
-from vaekit.config.configs import ARCHITECTURES
-from vaekit.tuning.choices import OBJECTIVES, PRUNERS
+from vaekit.cli.common import (
+    add_data_options,
+    add_option_flags,
+    add_parser,
+    data_help,
+    given_options,
+    load_data,
+    name_flags,
+)
+from vaekit.config.configs import OPTIONS, check_params
+from vaekit.tuning.choices import OBJECTIVES, PRUNERS, TRIAL_DEFAULTS, TRIAL_OPTIONS
 
 if TYPE_CHECKING:
     from vaekit.tuning.study import TuneResult
@@ -44,6 +52,7 @@ examples:
   vaekit tune digits --trials 30 --out tuning/digits
   vaekit tune digits --trials 30 --out tuning/digits --timeout 600        # stop after 10 minutes
   vaekit tune wine --space space.json --objective nll --out tuning/wine
+  vaekit tune survey.csv --allow-missing --objective imputation --out tuning/survey
   vaekit tune digits --trials 100 --storage postgresql://me@db/studies --study digits --out tuning/a
 """
 
@@ -53,27 +62,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA", help=data_help())
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the study, best model and plots")
     search = p.add_argument_group("search")
-    search.add_argument("--trials", type=int, default=20, help="finished trials the study should reach, "
-                                                               "over all workers")
-    search.add_argument("--timeout", type=float, metavar="S", help="start no new trial after S seconds")
-    search.add_argument("--space", metavar="FILE",
-                        help="JSON search space; without it, a default one (written to OUT/space.json)")
-    search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
-                        help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised)")
-    search.add_argument("--pruner", choices=list(PRUNERS), default="median",
-                        help="how trials that fall behind are stopped early")
-    search.add_argument("--storage", metavar="URL",
-                        help="Optuna RDB storage URL (postgresql://... needs pip install 'vaekit[postgres]'); "
-                             "without it, OUT/study.db (SQLite)")
-    search.add_argument("--study", default="vaekit", metavar="NAME", help="study name in the storage")
-    search.add_argument("--heartbeat", type=int, default=30, metavar="S",
-                        help="seconds between a worker's signs of life")
-    trial = p.add_argument_group("every trial (a --space entry of the same name wins)")
-    trial.add_argument("--model", choices=ARCHITECTURES, default="mlp")
-    trial.add_argument("--epochs", type=int, default=20, help="maximum epochs of each trial")
-    trial.add_argument("--val-fraction", type=float, default=0.1, help="share of DATA held out for scoring")
-    trial.add_argument("--seed", type=int, default=0, help="weights and data split (the same for every trial)")
-    trial.add_argument("--device", default="auto")
+    name_flags(p, [  # the parameters of vaekit.tuning.study.tune, which its errors name
+        search.add_argument("--trials", type=int, default=20, help="finished trials the study should reach, "
+                                                                   "over all workers"),
+        search.add_argument("--timeout", type=float, metavar="S", help="start no new trial after S seconds"),
+        search.add_argument("--space", metavar="FILE",
+                            help="JSON search space; without it, a default one (written to OUT/space.json)"),
+        search.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
+                            help="validation ELBO (maximised), IWAE NLL or reconstruction MSE (minimised); "
+                                 "imputation: the error of imputing a --val-fraction of a table's observed cells "
+                                 "hidden from training, as self-tuning scores (minimised; starts from the "
+                                 "imputation defaults)"),
+        search.add_argument("--pruner", choices=list(PRUNERS), default="median",
+                            help="how trials that fall behind are stopped early"),
+        search.add_argument("--storage", metavar="URL",
+                            help="Optuna RDB storage URL (postgresql://... needs pip install 'vaekit[postgres]'); "
+                                 "without it, OUT/study.db (SQLite)"),
+        search.add_argument("--study", dest="study_name", default="vaekit", metavar="NAME",
+                            help="study name in the storage"),
+        search.add_argument("--heartbeat", type=int, default=30, metavar="S",
+                            help="seconds between a worker's signs of life"),
+    ])
+    add_option_flags(p, [OPTIONS[name] for name in TRIAL_OPTIONS], defaults=TRIAL_DEFAULTS,
+                     title="every trial (a --space entry of the same name wins)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)
     p.set_defaults(run=run_tune)
@@ -86,12 +97,12 @@ def run_tune(args: argparse.Namespace) -> int:
     from vaekit.tuning.study import tune
 
     optuna.logging.set_verbosity(optuna.logging.ERROR if args.quiet else optuna.logging.WARNING)
+    base = check_params(given_options(args))  # a bad value fails before any data is read
     data = load_data(args.data, args)
     space = SearchSpace.from_file(args.space) if args.space else None
-    base = {"model": args.model, "epochs": args.epochs, "seed": args.seed, "device": args.device}
     result = tune(data, args.out, trials=args.trials, timeout=args.timeout, storage=args.storage,
-                  study_name=args.study, space=space, base=base, objective=args.objective, pruner=args.pruner,
-                  val_fraction=args.val_fraction, heartbeat=args.heartbeat, quiet=args.quiet)
+                  study_name=args.study_name, space=space, base=base, objective=args.objective, pruner=args.pruner,
+                  heartbeat=args.heartbeat, quiet=args.quiet)
     if not args.quiet:
         print(_summary_text(Path(args.out), args.objective, result))
     return 0

@@ -26,7 +26,7 @@ from vaekit.errors import ConfigError
 # This module imports nothing heavy (no torch): the command line builds its flags from the
 # options declared below, and ``vaekit --help`` must stay fast.
 # The modules that implement each choice import their names from here.
-ARCHITECTURES = ("mlp", "conv", "resnet")
+ARCHITECTURES = ("mlp", "conv", "resnet", "hierarchical")
 BINARIZE_MODES = ("none", "static", "dynamic")
 PRECISIONS = ("fp32", "bf16")
 #: Decoder likelihoods (``vaekit.model.likelihoods.LIKELIHOODS``, ``mixed`` in ``vaekit.model.mixed_likelihood``,
@@ -42,14 +42,23 @@ LR_SCHEDULES = ("constant", "cosine")
 #: Gradient estimators of the (importance-weighted) bound; see ``vaekit.train.objectives.iwae_loss``.
 GRAD_ESTIMATORS = ("standard", "stl", "dreg")
 #: Choices that need images (channels, height, width), and the one to use for tables instead.
-IMAGES_ONLY = {"model": ("conv", "resnet"), "likelihood": ("logistic_mixture",)}
+IMAGES_ONLY = {"model": ("conv", "resnet", "hierarchical"), "likelihood": ("logistic_mixture",)}
 TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
 #: What ``--freeze`` accepts (``vaekit.train.transfer`` matches the patterns).
 FREEZE_HELP = ("encoder, decoder, or a glob or regular expression over parameter names such as "
                "'encoder.layers.0.*' or '.*bias'; a name's dotted prefixes match too, so 'decoder.layers.0' "
                "is one layer")
+#: Models the gradient guard (``vaekit.train.guard``) is on for by default, and its ``"auto"`` settings there:
+#: clip at 5x and skip above 25x the running median gradient norm. A ladder counts as the model "ladder".
+GUARDED_MODELS = frozenset({"ladder", "hierarchical"})
+GUARD_AUTO = {"grad_clip": 5.0, "grad_skip": 25.0}
 #: Gradient updates that ``epochs="auto"`` trains for: a table of a few hundred rows needs many passes.
 AUTO_UPDATES = 4000
+
+
+def _multiple_or_off(word: str) -> float | None:
+    """A gradient guard's multiple as the command line writes it: a number, or off."""
+    return None if word.lower() == "off" else float(word)
 
 
 @dataclass
@@ -59,13 +68,17 @@ class ModelConfig:
     #: From the data, as are ``n_categories`` and (for ``likelihood="mixed"``) the resolved ``column_types``.
     input_shape: tuple[int, ...]
     arch: str = option("mlp", "mlp for any data; conv for images of any size; resnet, residual conv networks "
-                       "for images", name="model", type=str, choices=ARCHITECTURES)
+                       "for images; hierarchical, a residual conv VAE with stochastic layers at several "
+                       "resolutions (ladder-style top-down inference)", name="model", type=str,
+                       choices=ARCHITECTURES)
     hidden: tuple[int, ...] = option((400,), "hidden layer widths (encoder order; the decoder mirrors them)",
                                      type=int, nargs="+", at_least=1, metavar="N")
     channels: tuple[int, ...] = option((32, 64), "conv only: channels of each stride-2 conv layer", type=int,
                                        nargs="+", at_least=1, metavar="C")
-    latent_dim: int = option(20, "size of the latent code z", type=int, at_least=1)
-    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables; logistic or "
+    latent_dim: int = option(20, "size of the latent code z (model hierarchical: of its top layer)", type=int,
+                             at_least=1)
+    likelihood: str = option("auto", "p(x|z): auto = bernoulli for images, gaussian for tables (mixed for tables "
+                             "with text, category or boolean columns); logistic or "
                              "categorical model 8-bit pixels exactly; mixed gives each column of a table a "
                              "likelihood of its type", type=str, choices=LIKELIHOOD_NAMES, auto=True,
                              config_default="bernoulli")
@@ -81,7 +94,8 @@ class ModelConfig:
                               config_default=False)
     column_types: tuple[str, ...] = option(
         None, f"likelihood mixed: column types ({', '.join(COLUMN_TYPES)}) instead of detected ones, by "
-        "column name (COL=TYPE on the command line, repeated) or one for each column",
+        "column name (COL=TYPE on the command line, repeated) or one for each column; categorical also "
+        "accepts text columns refused as free text, dates or mixed values",
         flag="--column-type", metavar="COL=TYPE", parse_word=parse_column_type, repeat=True,
         type_doc="mapping of str to str, or sequence of str", config_default=())
     mixture_components: int = option(10, "likelihood logistic_mixture (PixelCNN++'s discretized logistic mixture, "
@@ -92,8 +106,26 @@ class ModelConfig:
     res_blocks: int = option(1, "model resnet: residual blocks per stage", type=int, at_least=1, metavar="N")
     res_stages: int = option(2, "model resnet: stages, each halving height and width (rounding up)", type=int,
                              at_least=1, metavar="N")
+    latent_groups: int = option(2, "model hierarchical (which takes the resnet's width, blocks and stages): "
+                                "stochastic layers, a latent_dim vector on top and latent_groups - 1 feature "
+                                "maps below it at the resolutions of the last stages, from the coarsest "
+                                "(at most res_stages + 1 layers)", type=int, at_least=2, metavar="G")
+    latent_channels: int = option(4, "model hierarchical: channels of each latent feature map", type=int,
+                                  at_least=1, metavar="C")
+    encoder: dict[str, Any] | None = option(
+        None, "your own encoder network (Python API only; README: Your own networks): a vaekit.Network "
+        "instance, or {'class': 'module:QualName', 'kwargs': {...}}; it returns (mu, logvar)", flag="",
+        type_doc="vaekit.Network or mapping")
+    decoder: dict[str, Any] | None = option(
+        None, "your own decoder network (Python API only), as for encoder; it returns the likelihood's "
+        "parameters", flag="", type_doc="vaekit.Network or mapping")
     #: The number of categories of each column of a mixed table (0 if not categorical).
     n_categories: tuple[int, ...] = ()
+
+    @property
+    def layered(self) -> bool:
+        """Whether the model has several stochastic layers (a ladder, or the hierarchical conv VAE)."""
+        return bool(self.ladder) or self.arch == "hierarchical"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
@@ -104,12 +136,22 @@ class ModelConfig:
             if value in IMAGES_ONLY[name] and len(self.input_shape) != 3:
                 raise OptionError(f"{name}={value!r} needs images (channels, height, width); this data has shape "
                                   f"{self.input_shape}: use {name}={TABLES_TOO[name]!r} for tables", name)
-        if self.arch == "resnet" and self.ladder:
-            raise OptionError("ladder grows from the hidden layers of an mlp or conv encoder, not model='resnet'",
-                              "ladder", "model")
+        if self.arch in ("resnet", "hierarchical") and self.ladder:
+            raise OptionError(f"ladder grows from the hidden layers of an mlp or conv encoder, not "
+                              f"model={self.arch!r}", "ladder", "model")
+        if self.arch == "hierarchical" and self.latent_groups > self.res_stages + 1:
+            raise OptionError(f"latent_groups={self.latent_groups} needs res_stages >= {self.latent_groups - 1}: "
+                              "each latent feature map sits at the resolution of one stage",
+                              "latent_groups", "res_stages")
+        self.encoder = check_network_spec("encoder", self.encoder)
+        self.decoder = check_network_spec("decoder", self.decoder)
+        if (self.ladder or self.arch == "hierarchical") and (self.encoder or self.decoder):
+            raise OptionError("ladder and model='hierarchical' build their own networks; they do not take a custom "
+                              "encoder or decoder", "ladder", "model", "encoder", "decoder")
         self.prior_components = resolve_components(self.prior, self.prior_components)
-        if self.ladder and self.prior != "normal":
-            raise OptionError("ladder brings its own hierarchical p(z); use prior='normal' with it", "ladder", "prior")
+        if self.layered and self.prior != "normal":
+            name = "ladder" if self.ladder else "model"
+            raise OptionError(f"{name} brings its own hierarchical p(z); use prior='normal' with it", name, "prior")
         self.column_types, self.n_categories = check_column_layout(
             self.likelihood, self.input_shape, self.column_types, self.n_categories)
 
@@ -139,7 +181,9 @@ class TrainConfig:
     kl_warmup: float = option(0.0, "ramp length of the KL schedule in epochs (cyclical: each ramp, then as long "
                               "at beta)", type=float, at_least=0, metavar="EPOCHS", group="latent")
     free_bits: float = option(0.0, "free bits: floor (nats) under each latent dimension's KL in the loss, "
-                              "against collapse (0 = off)", type=float, at_least=0, metavar="NATS", group="latent")
+                              "against collapse (0 = off); with several stochastic layers, under each "
+                              "layer's KL per dimension (free bits per group)", type=float, at_least=0,
+                              metavar="NATS", group="latent")
     capacity: float | None = option(None, "capacity annealing: gamma*|KL - C|, C rising from 0 to this many "
                                     "nats over the capacity epochs", type=float, at_least=0, metavar="NATS",
                                     group="latent")
@@ -157,6 +201,16 @@ class TrainConfig:
                                  at_least=0, below=1, group="optimisation")
     patience: int = option(10, "epochs without improvement before stopping", type=int, at_least=1,
                            group="optimisation")
+    grad_clip: float | None = option(
+        "auto", "clip each update's gradient norm to this many times the median norm of the last 100 updates "
+        "(off: never; auto: 5 for ladder and hierarchical models, off otherwise; README: Stable training of "
+        "deep models)", type=float, at_least=1, auto=True, parse_word=_multiple_or_off,
+        config_default=None, metavar="X|off", group="optimisation")
+    grad_skip: float | None = option(
+        "auto", "skip updates whose gradient norm is above this many times that median, or not finite, as "
+        "VDVAE does (off: never; auto: 25 for ladder and hierarchical models, off otherwise); metrics.jsonl "
+        "counts clipped and skipped updates", type=float, at_least=1, auto=True,
+        parse_word=_multiple_or_off, config_default=None, metavar="X|off", group="optimisation")
     seed: int = option(0, "random seed of the weights, the validation split and the batches", type=int,
                        at_least=0, group="optimisation")
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:1 ...", type=str,
@@ -215,18 +269,31 @@ def _check_capacity(config: TrainConfig) -> None:
 def check_model_fits(model: ModelConfig, config: TrainConfig) -> None:
     """Reject training settings the model cannot take: levers that need a single diagonal-Gaussian
     posterior or a per-dimension KL, and binarised data without the Bernoulli likelihood."""
-    if config.free_bits > 0 and (model.prior != "normal" or model.ladder):
-        raise OptionError("free_bits needs a per-dimension KL: prior='normal' and no ladder",
-                          "free_bits", "prior", "ladder")
-    if config.tc_beta is not None and model.ladder:
-        raise OptionError("tc_beta needs one stochastic layer (a diagonal-Gaussian posterior); drop ladder",
-                          "tc_beta", "ladder")
-    if config.grad_estimator != "standard" and model.ladder:
+    if config.free_bits > 0 and model.prior != "normal":
+        raise OptionError("free_bits needs a per-dimension KL (or one per stochastic layer): prior='normal'",
+                          "free_bits", "prior")
+    layers = "ladder" if model.ladder else "model"
+    if config.tc_beta is not None and model.layered:
+        raise OptionError(f"tc_beta needs one stochastic layer (a diagonal-Gaussian posterior); drop {layers}",
+                          "tc_beta", layers)
+    if config.grad_estimator != "standard" and model.layered:
         raise OptionError(f"grad_estimator={config.grad_estimator!r} needs one stochastic layer; use "
-                          "grad_estimator='standard' with ladder", "grad_estimator", "ladder")
+                          f"grad_estimator='standard' with {layers}", "grad_estimator", layers)
     if config.binarize != "none" and model.likelihood != "bernoulli":
         raise OptionError(f"binarize={config.binarize!r} only makes sense with likelihood='bernoulli'",
                           "binarize", "likelihood")
+
+
+def check_network_spec(role: str, spec: Any) -> dict[str, Any] | None:
+    """A custom network as ``config.json`` records it: ``{"class": "module:QualName", "kwargs": {...}}``."""
+    if spec is None:
+        return None
+    name = spec.get("class") if isinstance(spec, Mapping) else None
+    if not (isinstance(name, str) and name.count(":") == 1 and all(name.split(":"))
+            and isinstance(spec.get("kwargs"), Mapping) and set(spec) == {"class", "kwargs"}):
+        raise OptionError(f"{role} must name its class as 'module:QualName' with a mapping of kwargs "
+                          f"({{'class': ..., 'kwargs': ...}}); got {spec!r}", role)
+    return {"class": name, "kwargs": dict(spec["kwargs"])}
 
 
 def resolve_components(prior: str, components: int | None) -> int | None:
@@ -258,15 +325,21 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: OPTIONS[name].check(value) for name, value in params.items()}
 
 
-def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool) -> dict[str, Any]:
-    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table")."""
+def resolve_auto(params: Mapping[str, Any], *, kind: str, rows: int, has_missing: bool,
+                 categorical: bool = False) -> dict[str, Any]:
+    """``params`` with each ``"auto"`` replaced by what it means for this data (``kind`` "image" or "table";
+    ``categorical``: a table with columns of text, categories or booleans)."""
     p = dict(params)
     if p["likelihood"] == "auto":
-        p["likelihood"] = "bernoulli" if kind == "image" else "gaussian"
+        p["likelihood"] = "bernoulli" if kind == "image" else "mixed" if categorical else "gaussian"
     if p["binarize"] == "auto":
         p["binarize"] = "dynamic" if p["likelihood"] == "bernoulli" and kind == "image" else "none"
     if p["mask_input"] == "auto":
         p["mask_input"] = has_missing
+    guarded = ("ladder" if p["ladder"] else p["model"]) in GUARDED_MODELS
+    for name, multiple in GUARD_AUTO.items():
+        if p[name] == "auto":
+            p[name] = multiple if guarded else None
     if p["epochs"] == "auto":
         train_rows = max(1, rows - round(p["val_fraction"] * rows))
         p["epochs"] = max(1, round(AUTO_UPDATES / math.ceil(train_rows / p["batch_size"])))

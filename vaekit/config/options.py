@@ -33,6 +33,7 @@ GROUPS = {
     "optimisation": "optimisation",
     "latent": "latent space (KL levers; README: Better latent spaces)",
     "transfer": "transfer learning",
+    "imputation": "imputation (tables with missing cells)",
 }
 
 #: ``config_default`` when a configuration holds the option's own default.
@@ -54,11 +55,12 @@ class OptionError(ConfigError):
         """The message with each of ``params`` replaced by ``name_of(param)``, e.g. its flag.
 
         ``name='value'`` becomes ``name_of(name) value``: ``prior='normal'`` reads ``--prior normal``.
+        A name inside a path or file name (``tuning/space.json``) is left alone.
         """
         if not self.params:
             return str(self)
         names = "|".join(map(re.escape, self.params))
-        pattern = re.compile(rf"(?<![\w-])({names})(?:=(?:'([^']*)'|([\w.+-]+)))?(?![\w-])")
+        pattern = re.compile(rf"(?<![\w/\\.-])({names})(?:=(?:'([^']*)'|([\w.+-]+)))?(?![\w-]|[./\\]\w)")
 
         def word(m: re.Match) -> str:
             value = m[2] if m[2] is not None else m[3]

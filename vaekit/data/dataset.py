@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .coding import Vocabulary
 
 
 @dataclass
@@ -27,6 +31,8 @@ class Dataset:
     #: Known ground-truth factors of variation, (N, K), e.g. for disentanglement metrics.
     factors: np.ndarray | None = None
     factor_names: list[str] | None = None
+    #: Tables: the vocabulary of each column given as text, categories or booleans (``x`` holds their codes).
+    coding: dict[str, Vocabulary] | None = None
 
     @property
     def n(self) -> int:

@@ -48,7 +48,7 @@ def find_example(data: Dataset, ref: str, option: str, pre: Preprocessor) -> tup
         return Dataset(x=x, kind="image", value_max=pre.scale, source=str(path)), path.name
     one = load_dataset(str(path))
     try:
-        pre.check(replace(one, source="the file"))
+        one = replace(pre.check(replace(one, source="the file")), source=one.source)
     except DataError as err:
         raise DataError(f"{option} {path}: {err}") from err
     if one.n != 1:

@@ -13,6 +13,7 @@ from vaekit.errors import DataError
 
 from .arrays import dataset_from_array, read_array_file
 from .builtin import BUILTIN_DATASETS, load_builtin
+from .coding import Vocabulary
 from .dataset import Dataset
 from .idx import is_idx, read_idx_dataset
 from .images import IMAGE_SUFFIXES, read_image_folder
@@ -93,15 +94,17 @@ def from_array(
     index: list | None = None,
     source: str = "array",
     allow_missing: bool = False,
+    coding: dict[str, Vocabulary] | None = None,
 ) -> Dataset:
     """A validated :class:`Dataset` from an in-memory array (the Python API's entry point).
 
     The array follows the same shape rules as ``.npy`` files: (n, d) is a table,
-    (n, h, w) or (n, c, h, w) / (n, h, w, c) are images.
+    (n, h, w) or (n, c, h, w) / (n, h, w, c) are images. ``coding`` gives the vocabularies of the
+    table's coded columns (see ``vaekit.data.coding``).
     """
     ds = dataset_from_array(np.asarray(x), source)
     if columns is not None:
-        ds = replace(ds, columns=list(columns), index=index)
+        ds = replace(ds, columns=list(columns), index=index, coding=coding or None)
     return _validated(ds, allow_missing, source)
 
 

@@ -12,19 +12,22 @@ data's statistics; :meth:`Preprocessor.check` refuses what would be mapped wrong
   takes integers within that range, a model trained on floats in [0, 1] values within [0, 1].
   Floats in [0, 1] given to a model of 8-bit images would otherwise be divided by 255 and
   seen as nearly black, so they are refused, naming both ranges; nothing is converted silently.
-* tables: any range (standardising copes with new values); a Bernoulli table's values must be 0 or 1.
+* tables: any range (standardising copes with new values); a Bernoulli table's values must be 0 or 1;
+  text, category and boolean columns hold values seen in training (their codes are mapped onto the
+  training table's vocabularies, ``vaekit.data.coding``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vaekit.config.column_types import fit_columns, from_model_units, to_model_units
+from vaekit.data.coding import Vocabulary, align
 from vaekit.data.out_of_core import column_moments, is_out_of_core
 from vaekit.data.validate import first_non_binary, value_range
 from vaekit.errors import DataError
@@ -51,6 +54,9 @@ class Preprocessor:
     integers: bool | None = None
     #: Tables of the Bernoulli likelihood: values 0 and 1, kept as they are.
     binary: bool = False
+    #: Tables: each text, category or boolean column's vocabulary (``Vocabulary.to_dict``): code i stands
+    #: for its training value ``values[i]``.
+    vocabularies: dict[str, dict] | None = None
 
     @classmethod
     def fit(cls, data: Dataset, column_types: Sequence[str] = (), binary: bool = False) -> Preprocessor:
@@ -65,7 +71,8 @@ class Preprocessor:
                        columns=columns, binary=True)
         x = data.x if is_out_of_core(data.x) else np.asarray(data.x, dtype=np.float64)
         if column_types:
-            return cls(kind="table", input_shape=tuple(data.shape), columns=columns,
+            vocabularies = {name: v.to_dict() for name, v in (data.coding or {}).items()} or None
+            return cls(kind="table", input_shape=tuple(data.shape), columns=columns, vocabularies=vocabularies,
                        column_types=list(column_types), **fit_columns(x, column_types, data.columns))
         # a table on disk is summarised block by block instead of being copied into memory
         mean, std = column_moments(x) if is_out_of_core(x) else (np.nanmean(x, axis=0), np.nanstd(x, axis=0))
@@ -73,8 +80,11 @@ class Preprocessor:
         return cls(kind="table", input_shape=tuple(data.shape), mean=mean.tolist(), std=std.tolist(),
                    columns=columns)
 
-    def check(self, data: Dataset) -> None:
-        """Refuse data that does not look like the training data, or is not in its units (see the module)."""
+    def check(self, data: Dataset) -> Dataset:
+        """Refuse data that does not look like the training data, or is not in its units (see the module).
+
+        Returns ``data`` with its coded columns in the training table's codes (the same object if none).
+        """
         if data.kind != self.kind or tuple(data.shape) != self.input_shape:
             raise DataError(
                 f"{data.source or 'the data'} has {data.kind} examples of shape {tuple(data.shape)}, "
@@ -89,6 +99,11 @@ class Preprocessor:
                             f"(likelihood bernoulli), but {bad}")
         if self.kind == "image":
             self._check_scale(data)
+        if not (self.vocabularies or data.coding):
+            return data
+        trained = {name: Vocabulary.from_dict(raw) for name, raw in (self.vocabularies or {}).items()}
+        x = align(data.x, self.column_names(), data.coding or {}, {name: v.values for name, v in trained.items()})
+        return replace(data, x=x.astype(np.float32), coding=trained)
 
     def _check_scale(self, data: Dataset) -> None:
         """Images on the training data's value scale (see the module)."""
@@ -110,7 +125,7 @@ class Preprocessor:
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Raw units -> model units (float32)."""
         if self.column_types:
-            return to_model_units(x, self.column_types, self.mean, self.std, self.categories, self._names())
+            return to_model_units(x, self.column_types, self.mean, self.std, self.categories, self.column_names())
         x = np.asarray(x, dtype=np.float32)
         if self.kind == "image":
             return x / np.float32(self.scale)
@@ -125,7 +140,8 @@ class Preprocessor:
             return x * np.float32(self.scale)
         return x * np.asarray(self.std, np.float32) + np.asarray(self.mean, np.float32)
 
-    def _names(self) -> list[str]:
+    def column_names(self) -> list[str]:
+        """A table's column names (x0, x1, ... for one given without)."""
         return self.columns or [f"x{j}" for j in range(self.input_shape[0])]
 
     def to_dict(self) -> dict:

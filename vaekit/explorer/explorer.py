@@ -44,8 +44,7 @@ class LatentExplorer:
         if not 2 <= max_points <= MAX_POINTS:
             raise ConfigError(f"max_points must be between 2 and {MAX_POINTS} (the page draws every point), "
                               f"got {max_points}")
-        data = as_dataset(data)
-        vae.preprocessor_.check(data)
+        data = vae.preprocessor_.check(as_dataset(data))
         if data.n > max_points:  # a fixed random subset: same seed, same map
             data = data.subset(np.sort(np.random.default_rng(seed).choice(data.n, max_points, replace=False)))
         self.vae = vae

@@ -18,6 +18,8 @@ Observed entries always come back exactly as given; only NaN entries are filled.
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from vaekit.data import Dataset
+from vaekit.data.coding import fill_frame
 from vaekit.data.missing import observed_mask, zero_filled
 from vaekit.errors import ConfigError
 from vaekit.estimator import VAE, DataLike, as_dataset
@@ -36,6 +39,8 @@ from vaekit.train.objectives import importance_samples
 
 #: Decoded numbers held at once (codes x rows x parameters per row): bounds memory for any K.
 DECODE_BUDGET = 1 << 23
+#: Share of rows whose importance weights may rest on fewer than M effective codes before M draws get a warning.
+LOW_ESS_SHARE = 0.05
 
 
 @torch.no_grad()
@@ -64,6 +69,26 @@ def _resampled(module: VAEModule, params: Tensor, weights: Tensor, draws: int, g
     return values.view(params.shape[1], draws, *values.shape[1:]).transpose(0, 1)
 
 
+def effective_sample_size(weights: Tensor) -> Tensor:
+    """Kish's effective number of codes behind each row's self-normalised weights ``[k, batch]``: 1 / Σ ŵ²."""
+    return weights.square().sum(0).reciprocal()
+
+
+def warn_if_few_effective(ess: np.ndarray, draws: int, iw_samples: int) -> None:
+    """Warn when M draws resample fewer than M effective codes on too many rows: their spread is then too narrow,
+    repeated codes make the copies alike."""
+    low = float(np.mean(ess < draws))
+    if low > LOW_ESS_SHARE:
+        # the effective size grows about in proportion to K: aim the (LOW_ESS_SHARE)-quantile row at M
+        enough = math.ceil(iw_samples * draws / max(float(np.quantile(ess, LOW_ESS_SHARE)), 1.0) / 100) * 100
+        warnings.warn(
+            f"{low:.0%} of the imputed rows have an importance-sampling effective sample size below the "
+            f"{draws} imputations (median {np.median(ess):.0f} of {iw_samples} samples): their draws reuse "
+            f"a few codes and may vary too little. Raise iw_samples (VAEImputer's imputation_samples, "
+            f"vaekit impute --iw-samples) to about {max(enough, 2 * iw_samples)}, or draw fewer imputations",
+            RuntimeWarning, stacklevel=3)
+
+
 def fill_values(
     vae: VAE, data: Dataset, draws: int | None = None, *, iw_samples: int = 1000, seed: int = 0,
     progress: bool = False,
@@ -78,7 +103,7 @@ def fill_values(
     if iw_samples < 1 or (draws is not None and draws < 1):
         raise ConfigError("the numbers of importance samples and of imputations must be at least 1")
     pre, module = vae.preprocessor_, vae.module_
-    pre.check(data)
+    data = pre.check(data)
     observed = observed_mask(data)
     missing = np.zeros(data.x.shape, bool) if observed is None else ~observed
     values = [np.full(data.x.shape, np.nan, np.float32) for _ in range(draws or 1)]
@@ -92,6 +117,7 @@ def fill_values(
     per_row = iw_samples * module.likelihood.n_params * int(np.prod(data.shape))
     batch = max(1, DECODE_BUDGET // per_row)
     module.eval()
+    ess = []
     for start in tqdm(range(0, rows.size, batch), desc="imputing", unit="batch", disable=not progress):
         sl = slice(start, start + batch)
         params, weights = importance_weighted(module, x[sl], mask[sl], iw_samples, gen)
@@ -99,24 +125,27 @@ def fill_values(
             filled = [mixture_point(module, params, weights)]
         else:
             filled = list(_resampled(module, params, weights, draws, gen))
+            ess.append(effective_sample_size(weights).cpu().numpy())
         for out, f in zip(values, filled, strict=True):
             out[rows[sl]] = pre.inverse_transform(f.cpu().numpy())
+    if draws is not None:
+        warn_if_few_effective(np.concatenate(ess), draws, iw_samples)
     return missing, values
 
 
-def _completed(X: DataLike, data: Dataset, missing: np.ndarray, values: np.ndarray) -> DataLike:
-    """X with its missing entries replaced, in X's own type, layout, columns and index."""
+def _completed(X: DataLike, data: Dataset, missing: np.ndarray, values: np.ndarray,
+               vocabularies: dict[str, list] | None = None) -> DataLike:
+    """X with its missing entries replaced, in X's own type, layout, columns, index and column dtypes."""
+    if isinstance(X, pd.DataFrame):
+        return fill_frame(X, [str(c) for c in X.columns], missing, values, vocabularies)
     if isinstance(X, Dataset):
         return dataclasses.replace(X, x=np.where(missing, values, X.x).astype(X.x.dtype, copy=False))
-    original = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
+    original = np.asarray(X)
     if original.ndim == 4 and original.shape != data.x.shape:  # images given channel-last
         missing, values = missing.transpose(0, 2, 3, 1), values.transpose(0, 2, 3, 1)
     missing, values = missing.reshape(original.shape), values.reshape(original.shape)
     out_dtype = original.dtype if np.issubdtype(original.dtype, np.floating) else np.float64
-    filled = np.where(missing, values, original).astype(out_dtype)
-    if isinstance(X, pd.DataFrame):
-        return pd.DataFrame(filled, columns=X.columns, index=X.index)
-    return filled
+    return np.where(missing, values, original).astype(out_dtype)
 
 
 def impute(vae: VAE, X: DataLike, *, iw_samples: int = 1000, seed: int = 0, progress: bool = False) -> DataLike:
@@ -127,7 +156,7 @@ def impute(vae: VAE, X: DataLike, *, iw_samples: int = 1000, seed: int = 0, prog
     """
     data = as_dataset(X, allow_missing=True)
     missing, (values,) = fill_values(vae, data, None, iw_samples=iw_samples, seed=seed, progress=progress)
-    return _completed(X, data, missing, values)
+    return _completed(X, data, missing, values, vae.preprocessor_.vocabularies)
 
 
 def multiple_imputations(
@@ -137,4 +166,4 @@ def multiple_imputations(
     distribution (sampling importance resampling), for analyses that need the uncertainty."""
     data = as_dataset(X, allow_missing=True)
     missing, values = fill_values(vae, data, m, iw_samples=iw_samples, seed=seed, progress=progress)
-    return [_completed(X, data, missing, v) for v in values]
+    return [_completed(X, data, missing, v, vae.preprocessor_.vocabularies) for v in values]

@@ -21,12 +21,13 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_dat
 
 from vaekit.config.configs import OPTIONS
 from vaekit.config.options import parameters_doc, stored_init
-from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES
+from vaekit.config.presets import IMPUTATION_DEFAULTS, IMPUTATION_SAMPLES, SELF_TUNE
 from vaekit.estimator import VAE
 from vaekit.missing_data.imputation import impute, multiple_imputations
+from vaekit.missing_data.selftune import self_tune
 
-#: VAE's parameters and the one of its own, the importance samples of each row's conditional mean.
-PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES)
+#: VAE's parameters and two of its own: the importance samples of each row's conditional mean, self-tuning.
+PARAMETERS = (*OPTIONS.values(), IMPUTATION_SAMPLES, SELF_TUNE)
 
 
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -38,7 +39,12 @@ a table with gaps): about 4,000 updates (``epochs="auto"``) whatever the number 
 learning rate decayed to 0 on a cosine, the importance-weighted bound with 10 samples (MIWAE),
 and no validation split. ``imputation_samples`` is the number of importance samples used per
 row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, count, binary and
-categorical columns with their own likelihoods.
+categorical columns with their own likelihoods. A DataFrame may hold text, ``category`` and boolean
+columns (``vaekit.data.coding``; ``likelihood="auto"`` is then ``mixed``): ``transform`` returns a
+DataFrame with the same columns and dtypes, filled cells in each column's own values. With
+``self_tune`` (the default), ``fit`` first chooses the hidden widths on a share of X's observed
+cells hidden from short fits (``vaekit.missing_data.selftune``); ``selected_candidate_`` and
+``candidate_scores_`` say what it chose and why (None when off).
 
 {parameters_doc(PARAMETERS, IMPUTATION_DEFAULTS)}
 """
@@ -50,31 +56,37 @@ categorical columns with their own likelihoods.
         tags.input_tags.allow_nan = True
         return tags
 
-    def _validate(self, X: Any, reset: bool) -> np.ndarray:
+    def _validate(self, X: Any, reset: bool) -> np.ndarray | pd.DataFrame:
+        """X checked; a DataFrame stays one (its columns may hold text, categories or booleans: VAE codes them)."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)  # column names and their number
+            return X
         return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan",
                              ensure_min_samples=2 if reset else 1)
 
     def fit(self, X: Any, y: Any = None) -> VAEImputer:
         """Train the VAE on X's observed entries (NaN = missing; X may also be complete)."""
         IMPUTATION_SAMPLES.check(self.imputation_samples)
+        tuned = SELF_TUNE.check(self.self_tune)
         X = self._validate(X, reset=True)
-        self.vae_ = VAE(**{name: getattr(self, name) for name in OPTIONS}).fit(self._named(X))
+        params = {name: getattr(self, name) for name in OPTIONS}
+        self.selected_candidate_ = self.candidate_scores_ = None
+        if tuned:
+            tuning = self_tune(params, X)
+            params.update(tuning.selected)
+            self.selected_candidate_, self.candidate_scores_ = tuning.selected, tuning.candidates
+        self.vae_ = VAE(**params).fit(X)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
-        """X with every NaN replaced by its conditional mean given the row's observed entries."""
+    def transform(self, X: Any) -> np.ndarray | pd.DataFrame:
+        """X with every NaN replaced by its conditional mean given the row's observed entries; a DataFrame
+        comes back as one, with its columns, index and dtypes (text, categories, booleans, integers)."""
         check_is_fitted(self, "vae_")
         X = self._validate(X, reset=False)
-        return np.asarray(impute(self.vae_, self._named(X), iw_samples=self.imputation_samples, seed=self.seed))
+        return impute(self.vae_, X, iw_samples=self.imputation_samples, seed=self.seed)
 
-    def sample_imputations(self, X: Any, m: int = 5) -> list[np.ndarray]:
+    def sample_imputations(self, X: Any, m: int = 5) -> list[np.ndarray | pd.DataFrame]:
         """``m`` completed copies of X drawn from the conditional distribution of the missing entries."""
         check_is_fitted(self, "vae_")
         X = self._validate(X, reset=False)
-        return [np.asarray(c) for c in multiple_imputations(self.vae_, self._named(X), m,
-                                                            iw_samples=self.imputation_samples, seed=self.seed)]
-
-    def _named(self, X: np.ndarray) -> np.ndarray | pd.DataFrame:
-        """X with the fitted column names, if it had some (mixed column types are given by name)."""
-        names = getattr(self, "feature_names_in_", None)
-        return X if names is None else pd.DataFrame(X, columns=[str(n) for n in names])
+        return multiple_imputations(self.vae_, X, m, iw_samples=self.imputation_samples, seed=self.seed)

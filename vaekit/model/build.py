@@ -7,10 +7,14 @@ through :func:`build_module`, so a configuration always rebuilds the same kind o
 from __future__ import annotations
 
 from vaekit.config.configs import ModelConfig
+from vaekit.model.hierarchical import HierarchicalVAEModule
 from vaekit.model.ladder import LadderVAEModule
 from vaekit.model.module import VAEModule
 
 
 def build_module(config: ModelConfig) -> VAEModule:
-    """A ladder VAE when the configuration has stochastic layers above z, else the flat VAE."""
+    """The hierarchical conv VAE, a ladder VAE when the configuration has stochastic layers above z, else
+    the flat VAE."""
+    if config.arch == "hierarchical":
+        return HierarchicalVAEModule(config)
     return LadderVAEModule(config) if config.ladder else VAEModule(config)

@@ -10,6 +10,9 @@ The code is the concatenation [z_1, ..., z_L] (``latent_dim`` = the sum of the s
 of vaekit (sampling, decoding, IWAE, evaluation) treats the model like the flat one. The
 deterministic paths between stochastic layers are residual MLP blocks. Configure it with
 ``ModelConfig.ladder``: the sizes of the layers above z_1 (``latent_dim``), bottom to top.
+
+The top-down walk, the per-layer scores and the posterior are :class:`TopDownVAE`'s, which the
+hierarchical conv VAE (``vaekit.model.hierarchical``) shares; this module adds the MLP parts.
 """
 
 from __future__ import annotations
@@ -79,16 +82,20 @@ def precision_weighted(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: T
     return mu, logvar
 
 
-class LadderPrior(Prior):
-    """p(z_1..z_L) = N(z_L; 0, I) prod_l p(z_l | z_{l+1}); holds the top-down generative networks."""
+class TopDownPrior(Prior):
+    """p(z_1..z_L) = N(z_L; 0, I) prod_l p(z_l | z_{l+1}), each layer a flat code of ``sizes[l]`` numbers.
+
+    ``top_down[l]`` maps a flat z_{l+1} to the flat (mean, raw log-variance) of p(z_l | z_{l+1}); how it
+    does (MLP heads, or convolutions over codes laid out as feature maps) is the subclass's business.
+    """
 
     name = "ladder"
 
-    def __init__(self, sizes: tuple[int, ...], width: int) -> None:
+    def __init__(self, sizes: tuple[int, ...], top_down: nn.ModuleList) -> None:
         super().__init__(sum(sizes))
         self.sizes = sizes
         # top_down[l] gives p(z_l | z_{l+1}) for l = 0 .. L-2 (0 is the bottom layer)
-        self.top_down = nn.ModuleList(gaussian_head(sizes[i + 1], width, sizes[i]) for i in range(len(sizes) - 1))
+        self.top_down = top_down
 
     def split(self, z: Tensor) -> list[Tensor]:
         return list(z.split(self.sizes, dim=-1))
@@ -121,36 +128,39 @@ class LadderPrior(Prior):
         return torch.cat(layers, dim=-1)
 
 
-class LadderVAEModule(VAEModule):
-    """A VAE with stochastic layers z_1 (``latent_dim``) and ``ladder`` above it; see the module docstring."""
+class LadderPrior(TopDownPrior):
+    """The MLP ladder's p(z_1..z_L): each conditional a residual MLP head of ``width`` units."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, sizes: tuple[int, ...], width: int) -> None:
+        super().__init__(sizes, nn.ModuleList(gaussian_head(sizes[i + 1], width, sizes[i])
+                                              for i in range(len(sizes) - 1)))
+
+
+class TopDownVAE(VAEModule):
+    """Ladder-style inference and scoring over stochastic layers ``sizes`` (bottom first), written once.
+
+    A subclass builds ``likelihood``, a :class:`TopDownPrior` ``prior``, a ``decoder`` reading the
+    flat code and :meth:`_evidence` (the bottom-up Gaussian evidence for every layer); this class
+    walks the top-down path, scores each layer and gives the posterior every objective, evaluation
+    and imputation use.
+    """
+
+    sizes: tuple[int, ...]
+    prior: TopDownPrior
+
+    def __init__(self, config: ModelConfig, sizes: tuple[int, ...]) -> None:
         nn.Module.__init__(self)  # not VAEModule's: it would build the flat model's parts
-        if not config.hidden:
-            raise ConfigError("a ladder model needs at least one hidden layer (--hidden)")
         self.config = config
-        self.sizes = (config.latent_dim, *config.ladder)
-        width = config.hidden[-1]
+        self.sizes = sizes
         self.likelihood = make_likelihood(config.likelihood, config)
-        # The flat encoder up to its last hidden layer (and activation) is the bottom-up trunk.
-        self.encoder = build_encoder(config, trunk=True)
-        self.bottom_up = nn.ModuleList(ResidualBlock(width) for _ in self.sizes)
-        self.evidence = nn.ModuleList(nn.Linear(width, 2 * size) for size in self.sizes)
-        self.prior = LadderPrior(self.sizes, width)
-        self.decoder = nn.Sequential(TakeFirst(config.latent_dim), build_decoder(config, self.likelihood.n_params))
 
     @property
     def latent_dim(self) -> int:
         return sum(self.sizes)
 
     def _evidence(self, x: Tensor, mask: Tensor | None) -> list[tuple[Tensor, Tensor]]:
-        """Bottom-up Gaussian evidence (mean, log-variance) for each layer, bottom first."""
-        h = self.encoder(self.encoder_input(x, mask))
-        out = []
-        for block, head in zip(self.bottom_up, self.evidence, strict=True):
-            h = block(h)
-            out.append(gaussian_params(head(h)))
-        return out
+        """Bottom-up Gaussian evidence (flat mean, log-variance) for each layer, bottom first."""
+        raise NotImplementedError
 
     def _top_down(
         self, x: Tensor, mask: Tensor | None, eps: list[Tensor] | None
@@ -194,4 +204,28 @@ class LadderVAEModule(VAEModule):
         layer_log_q = [gaussian_log_prob(z, mu, logvar) for z, (mu, logvar) in zip(codes, params, strict=True)]
         ratios = torch.stack([q - p for q, p in zip(layer_log_q, log_p, strict=True)], -1)
         return Posterior(torch.cat(codes, -1), known_log_q=sum(layer_log_q), log_p=sum(log_p),
-                         layer_log_ratios=ratios)
+                         layer_log_ratios=ratios, layer_sizes=self.sizes)
+
+
+class LadderVAEModule(TopDownVAE):
+    """A VAE with stochastic layers z_1 (``latent_dim``) and ``ladder`` above it; see the module docstring."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        if not config.hidden:
+            raise ConfigError("a ladder model needs at least one hidden layer (--hidden)")
+        super().__init__(config, (config.latent_dim, *config.ladder))
+        width = config.hidden[-1]
+        # The flat encoder up to its last hidden layer (and activation) is the bottom-up trunk.
+        self.encoder = build_encoder(config, trunk=True)
+        self.bottom_up = nn.ModuleList(ResidualBlock(width) for _ in self.sizes)
+        self.evidence = nn.ModuleList(nn.Linear(width, 2 * size) for size in self.sizes)
+        self.prior = LadderPrior(self.sizes, width)
+        self.decoder = nn.Sequential(TakeFirst(config.latent_dim), build_decoder(config, self.likelihood.n_params))
+
+    def _evidence(self, x: Tensor, mask: Tensor | None) -> list[tuple[Tensor, Tensor]]:
+        h = self.encoder(self.encoder_input(x, mask))
+        out = []
+        for block, head in zip(self.bottom_up, self.evidence, strict=True):
+            h = block(h)
+            out.append(gaussian_params(head(h)))
+        return out

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit.config.configs import ModelConfig
+from vaekit.model.custom import build_network, check_contract, encoder_output
 from vaekit.model.likelihoods import Likelihood, make_likelihood
 from vaekit.model.networks import build_decoder, build_encoder
 from vaekit.model.posterior import Posterior
@@ -22,8 +23,11 @@ class VAEModule(nn.Module):
         self.config = config
         self.likelihood: Likelihood = make_likelihood(config.likelihood, config)
         self.prior: Prior = make_prior(config.prior, config.latent_dim, config.prior_components)
-        self.encoder = build_encoder(config)
-        self.decoder = build_decoder(config, self.likelihood.n_params)
+        # your own networks where the configuration names them (vaekit.model.custom), else vaekit's
+        self.encoder = build_network(config.encoder, "encoder") if config.encoder else build_encoder(config)
+        n_params = self.likelihood.n_params
+        self.decoder = build_network(config.decoder, "decoder") if config.decoder else build_decoder(config, n_params)
+        check_contract(self.encoder, self.decoder, config, n_params)
         self.prior.bind(self)
 
     @property
@@ -46,8 +50,7 @@ class VAEModule(nn.Module):
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Posterior parameters (mean, log-variance), each ``[batch, latent_dim]``."""
-        mu, logvar = self.encoder(self.encoder_input(x, mask)).chunk(2, dim=-1)
-        return mu, logvar
+        return encoder_output(self.encoder(self.encoder_input(x, mask)))
 
     def decode(self, z: Tensor) -> Tensor:
         """Likelihood parameters ``[batch, n_params, *input_shape]`` for codes ``[batch, latent_dim]``."""

@@ -80,6 +80,8 @@ class Posterior:
     log_p: Tensor | None = None
     #: log q - log p of each stochastic layer, ``[k, batch, layers]``, where there are several (ladder models).
     layer_log_ratios: Tensor | None = None
+    #: How many latent dimensions each of those layers holds (free bits per layer scale with it).
+    layer_sizes: tuple[int, ...] | None = None
 
     @classmethod
     def gaussian(

@@ -55,41 +55,64 @@ def stage_sizes(height: int, width: int, stages: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def _widths(config: ModelConfig) -> list[int]:
+def widths(config: ModelConfig) -> list[int]:
+    """Channels at the input's resolution and after each stage."""
     return [config.res_width * 2**s for s in range(config.res_stages + 1)]
 
 
-def _blocks(channels: int, n: int) -> list[nn.Module]:
+def blocks(channels: int, n: int) -> list[nn.Module]:
     return [ResidualBlock(channels) for _ in range(n)]
+
+
+def norm_act(channels: int) -> list[nn.Module]:
+    """GroupNorm and SiLU: what a pre-activation block puts before a conv."""
+    return [_norm(channels), nn.SiLU()]
+
+
+def upsample(c_in: int, c_out: int, small: tuple[int, int], big: tuple[int, int]) -> nn.ConvTranspose2d:
+    """A stride-2 transposed conv from ``small`` back to exactly ``big`` (undoing one stage, odd sizes too)."""
+    padding = (big[0] - (2 * small[0] - 1), big[1] - (2 * small[1] - 1))  # 1 for an even size, 0 for an odd one
+    return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=padding)
+
+
+def upsampling_stages(config: ModelConfig, n_params: int, start: int) -> list[nn.Module]:
+    """Feature maps at stage ``start``'s resolution and width -> ``[batch, n_params, *input_shape]``: per stage
+    below, an upsampling conv and residual blocks; then a 3x3 conv to ``n_params`` maps per image channel."""
+    channels, height, width = config.input_shape
+    ws = widths(config)
+    sizes = stage_sizes(height, width, config.res_stages)
+    layers: list[nn.Module] = []
+    for s in reversed(range(start)):
+        layers.append(upsample(ws[s + 1], ws[s], sizes[s + 1], sizes[s]))
+        layers += blocks(ws[s], config.res_blocks)
+    return [*layers, *norm_act(ws[0]), nn.Conv2d(ws[0], n_params * channels, 3, padding=1),
+            nn.Unflatten(1, (n_params, channels))]
 
 
 def build_resnet_encoder(config: ModelConfig, in_channels: int) -> nn.Sequential:
     """Images with ``in_channels`` channels (the mask's included) -> ``[batch, 2 * latent_dim]``."""
     _, height, width = config.input_shape
-    widths = _widths(config)
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1)]
-    for s in range(config.res_stages):
-        layers += _blocks(widths[s], config.res_blocks)
-        layers.append(nn.Conv2d(widths[s], widths[s + 1], 3, stride=2, padding=1))
+    layers = [stem(config, in_channels), *(layer for s in range(config.res_stages) for layer in stage(config, s))]
     h, w = stage_sizes(height, width, config.res_stages)[-1]
-    layers += [nn.Flatten(), nn.Linear(widths[-1] * h * w, 2 * config.latent_dim)]
+    layers += [nn.Flatten(), nn.Linear(widths(config)[-1] * h * w, 2 * config.latent_dim)]
     return nn.Sequential(*layers)
+
+
+def stem(config: ModelConfig, in_channels: int) -> nn.Conv2d:
+    """The encoder's first layer: a 3x3 conv from the image's channels to the first stage's width."""
+    return nn.Conv2d(in_channels, config.res_width, 3, padding=1)
+
+
+def stage(config: ModelConfig, s: int) -> list[nn.Module]:
+    """Encoder stage ``s``: residual blocks, then a stride-2 conv halving height and width (rounding up)."""
+    ws = widths(config)
+    return [*blocks(ws[s], config.res_blocks), nn.Conv2d(ws[s], ws[s + 1], 3, stride=2, padding=1)]
 
 
 def build_resnet_decoder(config: ModelConfig, n_params: int) -> nn.Sequential:
     """z ``[batch, latent_dim]`` -> ``[batch, n_params, channels, height, width]``."""
-    channels, height, width = config.input_shape
-    widths = _widths(config)
-    sizes = stage_sizes(height, width, config.res_stages)
-    layers: list[nn.Module] = [
-        nn.Linear(config.latent_dim, widths[-1] * sizes[-1][0] * sizes[-1][1]),
-        nn.Unflatten(1, (widths[-1], *sizes[-1])),
-    ]
-    for s in reversed(range(config.res_stages)):
-        (small_h, small_w), (big_h, big_w) = sizes[s + 1], sizes[s]
-        padding = (big_h - (2 * small_h - 1), big_w - (2 * small_w - 1))  # 1 for an even size, 0 for an odd one
-        layers.append(nn.ConvTranspose2d(widths[s + 1], widths[s], 3, stride=2, padding=1, output_padding=padding))
-        layers += _blocks(widths[s], config.res_blocks)
-    layers += [_norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], n_params * channels, 3, padding=1),
-               nn.Unflatten(1, (n_params, channels))]
-    return nn.Sequential(*layers)
+    _, height, width = config.input_shape
+    top = widths(config)[-1]
+    h, w = stage_sizes(height, width, config.res_stages)[-1]
+    return nn.Sequential(nn.Linear(config.latent_dim, top * h * w), nn.Unflatten(1, (top, h, w)),
+                         *upsampling_stages(config, n_params, config.res_stages))

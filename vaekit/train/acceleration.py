@@ -14,8 +14,9 @@ would make ``torch.compile`` recompile at every step and then give up.
 convolutions in bfloat16, while the encoder's and decoder's outputs are cast back to
 float32 (forward hooks, no-ops outside autocast) so likelihoods and KL terms, which
 sum hundreds of log-probabilities, stay exact. It pays off on GPUs and CPUs with bf16
-units (AMX, AVX-512 BF16); on the AVX2 machines of BENCHMARKS.md it is several times slower,
-which is why neither it nor ``compile`` is a default.
+units (AMX, AVX-512 BF16; the fast MLP step then runs its own products in bfloat16, 1.3x
+faster per epoch in BENCHMARKS.md); on AVX2-only CPUs it is several times slower, which is
+why neither it nor ``compile`` is a default.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from vaekit.model.module import VAEModule
 from vaekit.train.distributed import World
 
 
-def _to_float32(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-    return output.float()
+def _to_float32(module: nn.Module, args: Any, output: torch.Tensor | list[torch.Tensor]) -> Any:
+    """A network's output (a tensor, or the hierarchical encoder's list of feature maps) in float32."""
+    return output.float() if isinstance(output, torch.Tensor) else [o.float() for o in output]
 
 
 class LossForward(nn.Module):

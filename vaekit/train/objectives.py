@@ -35,7 +35,8 @@ class LossTerms:
 
 
 def posterior_kl(module: VAEModule, posterior: Posterior) -> tuple[Tensor, Tensor | None]:
-    """Per-example KL(q||p) of a one-sample posterior, and its ``[batch, latent_dim]`` split where analytic.
+    """Per-example KL(q||p) of a one-sample posterior, and its split: ``[batch, latent_dim]`` where
+    analytic, ``[batch, layers]`` (one-sample, per stochastic layer) for models with several layers.
 
     Analytic where the prior has a closed form for q's diagonal Gaussian; otherwise the one-sample
     Monte Carlo estimate log q(z|x) - log p(z) (mixture and VampPrior, ladder models).
@@ -44,7 +45,8 @@ def posterior_kl(module: VAEModule, posterior: Posterior) -> tuple[Tensor, Tenso
         per_dim = module.prior.kl(posterior.mu, posterior.logvar)
         if per_dim is not None:
             return per_dim.sum(-1), per_dim
-    return posterior.log_q[0] - prior_log_prob(module, posterior)[0], None
+    per_layer = None if posterior.layer_log_ratios is None else posterior.layer_log_ratios[0]
+    return posterior.log_q[0] - prior_log_prob(module, posterior)[0], per_layer
 
 
 def prior_log_prob(module: VAEModule, posterior: Posterior) -> Tensor:
@@ -68,12 +70,12 @@ def elbo_loss(
     """
     posterior = module.sample_posterior(x, mask, 1, generator)
     recon = -module.likelihood.log_prob(module.decode(posterior.z[0]), x, mask)
-    kl, kl_per_dim = posterior_kl(module, posterior)
+    kl, kl_split = posterior_kl(module, posterior)
     if regularizer is None:
         loss = (recon + beta * kl_weight * kl).mean()
     else:
-        penalty = regularizer.kl_penalty(kl, kl_per_dim, posterior.z[0], posterior.mu, posterior.logvar, beta,
-                                         kl_weight, epoch)
+        penalty = regularizer.kl_penalty(kl, kl_split, posterior.z[0], posterior.mu, posterior.logvar, beta,
+                                         kl_weight, epoch, split_sizes=posterior.layer_sizes)
         loss = recon.mean() + penalty
     return LossTerms(loss=loss, recon=recon, kl=kl, bound=-(recon + kl))
 

@@ -14,7 +14,9 @@ the loss is exactly the plain (beta-weighted) ELBO.
   times; useful with strong decoders. Neutral: ``constant``.
 * **free bits** (Kingma et al., 2016): each latent dimension's batch-mean KL counts as at
   least ``free_bits`` nats, so the optimiser gains nothing by pushing a dimension below that
-  floor and keeps it in use. Needs a per-dimension KL (the standard normal prior). Neutral: 0.
+  floor and keeps it in use. Needs a per-dimension KL (the standard normal prior). With several
+  stochastic layers (ladder, hierarchical) the floor is per group (Kingma et al.'s own use): each
+  layer's KL counts as at least ``free_bits`` times its number of dimensions. Neutral: 0.
 * **capacity annealing** (Burgess et al., 2018): loss = recon + gamma * |KL - C| with the
   capacity C rising linearly from 0 to ``capacity`` nats over ``capacity_epochs``; the code
   is allowed to carry C nats and is pulled towards exactly that. Replaces beta and
@@ -48,12 +50,14 @@ def kl_weight(schedule: str, warmup: float, epoch: float) -> float:
     return min(1.0, (epoch % (2 * warmup)) / warmup)  # cyclical: ramp, then hold, half a period each
 
 
-def free_bits_kl(kl_per_dim: Tensor, floor: float) -> Tensor:
-    """Per-dimension KL terms of the loss, ``[latent_dim]``: batch means, each floored at ``floor`` nats.
+def free_bits_kl(kl_per_dim: Tensor, floor: float | Tensor) -> Tensor:
+    """Per-dimension (or per-group) KL terms of the loss: batch means, each floored at ``floor`` nats
+    (one number, or one per column).
 
     Below the floor the term is constant, so it sends no gradient that would shrink the dimension further.
     """
-    return kl_per_dim.mean(0).clamp(min=floor)
+    return torch.maximum(kl_per_dim.mean(0), torch.as_tensor(floor, dtype=kl_per_dim.dtype,
+                                                                device=kl_per_dim.device))
 
 
 def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
@@ -88,18 +92,20 @@ class Regularizer:
 
     def kl_penalty(
         self, kl: Tensor, kl_per_dim: Tensor | None, z: Tensor, mu: Tensor | None, logvar: Tensor | None,
-        beta: float, weight: float, epoch: float,
+        beta: float, weight: float, epoch: float, split_sizes: tuple[int, ...] | None = None,
     ) -> Tensor:
         """The KL part of the single-sample loss (a batch mean); ``kl`` is per example, ``z`` ``[batch, D]``.
 
         ``weight`` is the KL schedule's factor at ``epoch`` (:meth:`kl_weight`, which the caller evaluates once).
+        ``kl_per_dim`` splits ``kl`` by dimension, or by group of ``split_sizes`` dimensions each.
         """
         cfg = self.config
         if cfg.capacity is not None:
             return cfg.capacity_gamma * (kl.mean() - self.capacity_at(epoch)).abs()
         if cfg.free_bits > 0:
             assert kl_per_dim is not None, "check_model_fits (vaekit.config) rules this out"
-            term = free_bits_kl(kl_per_dim, cfg.free_bits).sum()
+            floor = cfg.free_bits if split_sizes is None else cfg.free_bits * torch.tensor(split_sizes)
+            term = free_bits_kl(kl_per_dim, floor).sum()
         else:
             term = kl.mean()
         penalty = beta * weight * term

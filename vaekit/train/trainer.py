@@ -5,7 +5,8 @@ batches with ``index_select`` (no per-sample Python, no DataLoader); data on dis
 batch by batch (``vaekit.train.streaming``), and under torchrun each process trains on its shard
 of every batch with DDP (``vaekit.train.distributed``). Every step is the same: the objective's
 terms, ``loss.backward()``, the optimiser; for the plain MLP VAE the loss's backward is
-hand-derived (``vaekit.train.fast_step``), for every other model and objective it is autograd's.
+hand-derived (``vaekit.train.fast_step``), for every other model and objective it is autograd's;
+for deep models a guard clips or skips outlier updates before the optimiser (``vaekit.train.guard``).
 Every epoch ends with a validation ELBO, a line in ``metrics.jsonl`` and an atomic checkpoint, so
 training can stop early on a plateau, keep the best model, and resume after a crash to
 the same result as an uninterrupted run: the random generators are part of the
@@ -36,6 +37,7 @@ from vaekit.model.module import VAEModule
 from vaekit.train.acceleration import step_forward
 from vaekit.train.distributed import SINGLE_PROCESS, World
 from vaekit.train.fast_step import fast_elbo
+from vaekit.train.guard import GradientGuard
 from vaekit.train.objectives import elbo_loss, training_loss
 from vaekit.train.regularizers import Regularizer
 from vaekit.train.streaming import RowSource, epoch_batches
@@ -126,6 +128,7 @@ class Trainer:
         self.noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
         check_model_fits(module.config, config)
         self.regularizer = Regularizer(config)
+        self.guard = GradientGuard(config.grad_clip, config.grad_skip)
 
     def fit(
         self,
@@ -173,6 +176,7 @@ class Trainer:
                     generators = self.world.gather_generators(generators)  # every rank's, for an exact resume
                     if self.world.is_main:
                         self.run.write_metrics(history)
+                        state["guard"] = self.guard.state()
                         save_checkpoint(self.run.checkpoint, self.module, self.optimizer, generators, state)
                 bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.2f}",
                                 val_elbo=f"{row.get('val_elbo', float('nan')):.2f}")
@@ -209,7 +213,8 @@ class Trainer:
                                  fast=self.fast)
             optimizer.zero_grad(set_to_none=True)  # backward then hands each fresh gradient over without a copy
             (terms.loss if batch.weight == 1.0 else terms.loss * batch.weight).backward()
-            optimizer.step()
+            if self.guard.allows(module.parameters()):  # clips, or skips an outlier update
+                optimizer.step()
             if batch.count:
                 with torch.no_grad():
                     sums += torch.stack([terms.loss * batch.count, terms.recon.sum(), terms.kl.sum(),
@@ -225,7 +230,8 @@ class Trainer:
                 "warm-up, or check the data for extreme values (tables are standardised, images must be in range)"
             )
         return {"train_loss": loss, "train_recon": recon, "train_kl": kl, "train_elbo": bound,
-                "time_s": elapsed, "samples_per_s": n / elapsed, "lr": optimizer.param_groups[0]["lr"]}
+                "time_s": elapsed, "samples_per_s": n / elapsed, "lr": optimizer.param_groups[0]["lr"],
+                **(self.guard.epoch_counts() if self.guard.active else {})}
 
     def _restore(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Tensor]]:
         if self.run is None:
@@ -234,5 +240,6 @@ class Trainer:
         state = load_checkpoint(self.run.checkpoint, self.module, self.optimizer,
                                 self.world.own_generators({"order": self.order_gen, "noise": self.noise_gen}))
         history = [r for r in self.run.read_metrics() if r["epoch"] <= state["epoch"]]
+        self.guard.load(state.get("guard"))
         best, _ = load_tensors(self.run.file(RunFolder.MODEL))
         return state, history, best

@@ -23,6 +23,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from vaekit.config.configs import OPTIONS
+from vaekit.config.options import OptionError
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError
 
@@ -92,11 +93,11 @@ class SearchSpace:
         try:
             raw = json.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise ConfigError(f"--space {path}: no such file") from None
+            raise OptionError(f"space {path}: no such file", "space") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ConfigError(f"--space {path} is not valid JSON ({err})") from None
+            raise OptionError(f"space {path} is not valid JSON ({err})", "space") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"--space {path} must hold a JSON object of parameter names")
+            raise OptionError(f"space {path} must hold a JSON object of parameter names", "space")
         return cls(raw)
 
     def suggest(self, trial: optuna.Trial, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,6 +110,7 @@ class SearchSpace:
                 values[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
             else:
                 values[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-        if any(k in values for k in LAYER_KEYS):
-            values["hidden"] = [int(values.pop("width", 400))] * int(values.pop("depth", 1))
+        if any(k in values for k in LAYER_KEYS):  # the one missing comes from the default layers
+            default = OPTIONS["hidden"].default
+            values["hidden"] = [int(values.pop("width", default[0]))] * int(values.pop("depth", len(default)))
         return values

@@ -37,14 +37,18 @@ from filelock import FileLock
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
+from vaekit.config.configs import OPTIONS, check_params
+from vaekit.config.options import OptionError
+from vaekit.config.presets import IMPUTATION_DEFAULTS
 from vaekit.data import Dataset
-from vaekit.errors import ConfigError, DataError, TrainingError
+from vaekit.errors import DataError, TrainingError
 from vaekit.estimator import VAE
 from vaekit.io import atomic
 from vaekit.io.runfolder import RunFolder
+from vaekit.missing_data.selftune import Holdout
 from vaekit.pictures.plots import save_figure
 from vaekit.pictures.run_pictures import draw_run_pictures
-from vaekit.tuning.choices import OBJECTIVES, PRUNERS
+from vaekit.tuning.choices import OBJECTIVES, PRUNERS, TRIAL_DEFAULTS
 from vaekit.tuning.search_space import SearchSpace, default_space
 
 #: Importance samples of the ``nll`` objective's estimate.
@@ -79,16 +83,16 @@ def open_study(url: str, name: str, objective: str, pruner: str = "median", hear
         study = optuna.create_study(storage=storage, study_name=name, direction=OBJECTIVES[objective],
                                     pruner=make_pruner(pruner), load_if_exists=True)
     except ImportError as err:
-        raise ConfigError(f"--storage {shown}: {_missing_driver(err)}") from None
+        raise OptionError(f"storage {shown}: {_missing_driver(err)}", "storage") from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"--storage {shown} cannot be opened: {reason}") from None
+        raise OptionError(f"storage {shown} cannot be opened: {reason}", "storage") from None
     existing = study.user_attrs.get("objective")
     if existing is None:
         study.set_user_attr("objective", objective)
     elif existing != objective:
-        raise ConfigError(f"study {name!r} optimises {existing}, not {objective}; use --objective {existing} "
-                          "to continue it or --study NAME to start another")
+        raise OptionError(f"study {name!r} optimises {existing}, not {objective}; give objective={existing} "
+                          "to continue it, or another study_name to start another study", "objective", "study_name")
     return study
 
 
@@ -141,8 +145,8 @@ def split(data: Dataset, val_fraction: float, seed: int) -> tuple[Dataset, Datas
     """The training and validation sets every trial uses (the same in every worker)."""
     n_val = round(val_fraction * data.n)
     if not 0 < n_val < data.n:
-        raise DataError(f"--val-fraction {val_fraction} of {data.n} examples leaves no validation or no "
-                        "training data")
+        raise OptionError(f"val_fraction={val_fraction} of {data.n} examples leaves no validation or no "
+                          "training data", "val_fraction")
     order = np.random.default_rng(seed).permutation(data.n)
     return data.subset(order[n_val:]), data.subset(order[:n_val])
 
@@ -157,7 +161,7 @@ class TrialObjective:
     def __init__(self, train: Dataset, val: Dataset, space: SearchSpace, base: Mapping[str, Any],
                  objective: str = "elbo", trials: int = 20) -> None:
         if objective not in OBJECTIVES:
-            raise ConfigError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+            raise OptionError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}", "objective")
         self.train, self.val, self.space, self.base = train, val, space, dict(base)
         self.objective, self.trials = objective, trials
         self.maximize = OBJECTIVES[objective] == "maximize"
@@ -201,6 +205,26 @@ class TrialObjective:
         if self.kept is not None and self.kept[0] == trial.number:
             return self.kept[2], "kept"
         return self.fit(trial.user_attrs["params"]), "retrained"
+
+
+class ImputationObjective(TrialObjective):
+    """Scores a trial as self-tuning scores a candidate: the error of imputing the observed cells hidden from it.
+
+    Trials train on the whole table less those cells, with no validation ELBO, so nothing is pruned.
+    """
+
+    def __init__(self, holdout: Holdout, space: SearchSpace, base: Mapping[str, Any], trials: int = 20) -> None:
+        if not holdout.hidden.any():
+            raise DataError("objective='imputation' hides observed cells, but every row and column of this table "
+                            "needs its only observed cell")
+        super().__init__(holdout.data, holdout.data, space, base, "imputation", trials)
+        self.holdout = holdout
+
+    def fit(self, params: Mapping[str, Any], callbacks: list | None = None) -> VAE:
+        return VAE(**params).fit(self.train)
+
+    def score(self, vae: VAE) -> float:
+        return self.holdout.error(vae, seed=vae.seed)
 
 
 def _counts(study: optuna.Study) -> tuple[int, int]:
@@ -310,21 +334,35 @@ def _new_folders_removed_on_failure(out: Path) -> Iterator[None]:
 def tune(data: Dataset, out: str | Path, *, trials: int = 20, timeout: float | None = None,
          storage: str | None = None, study_name: str = "vaekit", space: SearchSpace | None = None,
          base: Mapping[str, Any] | None = None, objective: str = "elbo", pruner: str = "median",
-         val_fraction: float = 0.1, heartbeat: int = 30, quiet: bool = True) -> TuneResult:
+         heartbeat: int = 30, quiet: bool = True) -> TuneResult:
     """Run (or continue) a study on ``data`` and write its results to ``out``.
 
-    ``base`` holds ``VAE`` parameters for every trial (``epochs``, ``model``, ``seed``...);
-    the space's fixed values and sampled ones override them.
+    ``base`` holds ``VAE`` parameters for every trial (``epochs``, ``model``, ``seed``...), over
+    :data:`~vaekit.tuning.choices.TRIAL_DEFAULTS`; the space's fixed values and sampled ones override
+    them. Its ``val_fraction`` and ``seed`` also choose the split every trial is scored on. ``objective="imputation"``
+    hides ``val_fraction`` of the observed cells instead of holding out rows, and starts from the
+    imputation defaults.
     """
-    if trials < 1 or (timeout is not None and not timeout > 0):
-        raise ConfigError("--trials must be at least 1 and --timeout positive")
+    if trials < 1:
+        raise OptionError(f"trials must be at least 1, got {trials}", "trials")
+    if timeout is not None and not timeout > 0:
+        raise OptionError(f"timeout must be positive, got {timeout}", "timeout")
     if heartbeat < 1:
-        raise ConfigError("--heartbeat must be at least 1 second")
+        raise OptionError(f"heartbeat must be at least 1 (second), got {heartbeat}", "heartbeat")
+    if pruner not in PRUNERS:
+        raise OptionError(f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}", "pruner")
     out = Path(out)
     space = space or SearchSpace(default_space(data))
-    base = dict(base or {})
-    train, val = split(data, val_fraction, base.get("seed", 0))
-    trial_objective = TrialObjective(train, val, space, base, objective, trials)
+    base = {**TRIAL_DEFAULTS, **check_params(base or {})}
+    val_fraction = base.get("val_fraction", OPTIONS["val_fraction"].default)
+    seed = base.get("seed", OPTIONS["seed"].default)
+    trial_objective: TrialObjective
+    if objective == "imputation":
+        holdout = Holdout.of(data, val_fraction, seed)
+        trial_objective = ImputationObjective(holdout, space, {**IMPUTATION_DEFAULTS, **base}, trials)
+    else:
+        train, val = split(data, val_fraction, seed)
+        trial_objective = TrialObjective(train, val, space, base, objective, trials)
     with _new_folders_removed_on_failure(out):  # the default storage lives in OUT, so OUT comes first
         study = open_study(storage or default_storage(out), study_name, objective, pruner, heartbeat)
     atomic.write_text(out / "space.json", json.dumps(space.entries, indent=2) + "\n")
