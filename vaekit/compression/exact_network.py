@@ -183,7 +183,7 @@ class ExactVAE:
 def _split_gaussian(raw: Tensor) -> tuple[Tensor, Tensor]:
     """``ladder.gaussian_params`` in fixed point: a mean and a softly bounded log-variance."""
     mu, logvar = raw.chunk(2, dim=-1)
-    return mu.contiguous(), table_of(bounded_logvar(int(LOGVAR_BOUND)), logvar.contiguous())
+    return mu.contiguous(), table_of(bounded_logvar(LOGVAR_BOUND), logvar.contiguous())
 
 
 #: Fractional bits of the precision weights (means stay below 2**(6 + FRAC_BITS): products below 2**47).
@@ -207,8 +207,8 @@ def precision_weighted(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: T
 class ExactLadder:
     """Integer parts of a ladder VAE (``ladder.LadderVAEModule``), found by their submodule names.
 
-    ``evidence`` is the bottom-up pass, ``conditional`` the generative p(z_l | z_{l+1}) and
-    ``posterior`` their precision-weighted merge, q(z_l | z_{l+1}, x); ``decode`` reads z_1.
+    ``evidence`` is the bottom-up pass and ``conditional`` the generative p(z_l | z_{l+1});
+    :func:`precision_weighted` merges the two into q(z_l | z_{l+1}, x); ``decode`` reads z_1.
     """
 
     def __init__(self, module: LadderVAEModule) -> None:

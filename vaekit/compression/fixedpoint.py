@@ -19,6 +19,7 @@ So every number that feeds the coder is an integer here:
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Callable
 from functools import cache
 
@@ -134,12 +135,15 @@ def elu_negative() -> Table:
 
 
 @cache
-def bounded_logvar(bound: int) -> Table:
-    """bound * tanh(t / bound) on [-8 bound, 8 bound] at 1/64 steps, fixed point (the ladder's soft bound)."""
+def bounded_logvar(bound: float) -> Table:
+    """bound * tanh(t / bound) on about [-8 bound, 8 bound] at 1/64 steps, fixed point (the ladder's soft bound)."""
+    exact = decimal.Decimal(repr(float(bound)))
+    reach = math.ceil(8 * bound)
+
     def fn(t: decimal.Decimal) -> decimal.Decimal:
-        e = (2 * t / bound).exp()
-        return bound * (e - 1) / (e + 1)
-    return Table(fn, -8 * bound, 8 * bound, grid_bits=6, value_bits=FRAC_BITS)
+        e = (2 * t / exact).exp()
+        return exact * (e - 1) / (e + 1)
+    return Table(fn, -reach, reach, grid_bits=6, value_bits=FRAC_BITS)
 
 
 @cache
