@@ -96,15 +96,16 @@ def test_a_killed_tuning_run_resumes(tmp_path, space_file):
     command = _tune_command(out, space_file, "--trials", "3", "--epochs", "80", "--heartbeat", "1")
     worker = subprocess.Popen(command, env=ENV)
     deadline = time.monotonic() + 120
-    # Kill it in the middle of a trial, after one has completed; a trial of 80 epochs on the digits
-    # takes seconds, so it cannot end between the last look at the study and the kill.
+    # Kill it in the middle of a trial (its parameters sampled), after one has completed; a trial of 80
+    # epochs on the digits takes seconds, so it cannot end between the last look at the study and the kill.
     while time.monotonic() < deadline:
         time.sleep(0.1)
         try:
-            states = [t.state for t in _study(out).trials] if (out / "study.db").is_file() else []
+            trials = _study(out).trials if (out / "study.db").is_file() else []
         except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # the worker is still creating the study
             continue
-        if FINISHED[0] in states and states[-1] == optuna.trial.TrialState.RUNNING:
+        states = [t.state for t in trials]
+        if FINISHED[0] in states and states[-1] == optuna.trial.TrialState.RUNNING and trials[-1].params:
             break
     worker.send_signal(signal.SIGKILL)
     worker.wait()
