@@ -37,12 +37,13 @@ from vaekit.compression.fixedpoint import (
 )
 from vaekit.errors import ModelFileError
 from vaekit.model import resnet
-from vaekit.model.ladder import LOGVAR_BOUND, LadderVAEModule, ResidualBlock, TakeFirst
+from vaekit.model.hierarchical import HierarchicalVAEModule
+from vaekit.model.ladder import LOGVAR_BOUND, ResidualBlock, TakeFirst, TopDownVAE
 from vaekit.model.module import VAEModule
 from vaekit.model.networks import MLP, Unflatten
 
 #: The models whose encoder and decoder ``ExactNetwork`` evaluates (sequences of its supported layers).
-EXACT_ARCHITECTURES = ("mlp", "conv", "resnet")
+EXACT_ARCHITECTURES = ("mlp", "conv", "resnet", "hierarchical")
 #: Activations are clamped to this many bits (with FRAC_BITS fractional bits: |a| <= 4096).
 ACT_BITS = 28
 _ACT_LIMIT = float(1 << ACT_BITS)
@@ -291,18 +292,27 @@ def precision_weighted(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: T
 
 
 class ExactLadder:
-    """Integer parts of a ladder VAE (``ladder.LadderVAEModule``), found by their submodule names.
+    """Integer parts of a top-down VAE (``ladder.TopDownVAE``: the MLP ladder or the hierarchical conv VAE).
 
-    ``evidence`` is the bottom-up pass and ``conditional`` the generative p(z_l | z_{l+1});
-    :func:`precision_weighted` merges the two into q(z_l | z_{l+1}, x); ``decode`` reads z_1.
+    ``evidence`` is the bottom-up pass: a trunk, then blocks whose outputs feed each layer's
+    evidence head (the ladder's layer l reads block l; the hierarchical model's latent maps
+    read the stage at their resolution, its top vector the last). ``conditional`` is the
+    generative p(z_l | z_{l+1}); :func:`precision_weighted` merges the two into
+    q(z_l | z_{l+1}, x); ``decode`` reads z_1.
     """
 
-    def __init__(self, module: LadderVAEModule) -> None:
+    def __init__(self, module: TopDownVAE) -> None:
         self.config = module.config
         self.sizes = tuple(module.sizes)
         self.latent_dim = sum(self.sizes)
-        self.trunk = ExactNetwork(module.encoder)
-        self.bottom_up = [ExactNetwork(block) for block in module.bottom_up]
+        if isinstance(module, HierarchicalVAEModule):
+            trunk, blocks = module.encoder.stem, module.encoder.stages
+            self.taps = [*(s - 1 for s in module.levels), len(blocks) - 1]
+        else:
+            trunk, blocks = module.encoder, module.bottom_up
+            self.taps = list(range(len(blocks)))
+        self.trunk = ExactNetwork(trunk)
+        self.bottom_up = [ExactNetwork(block) for block in blocks]
         self.evidence_heads = [ExactNetwork(head) for head in module.evidence]
         self.top_down = [ExactNetwork(head) for head in module.prior.top_down]
         self.decoder = ExactNetwork(module.decoder)
@@ -312,11 +322,11 @@ class ExactLadder:
         if self.config.mask_input:
             x = torch.cat([x, torch.full_like(x, 1 << FRAC_BITS)], dim=1)
         h = self.trunk(x)
-        out = []
-        for block, head in zip(self.bottom_up, self.evidence_heads, strict=True):
+        features = []
+        for block in self.bottom_up:
             h = block(h)
-            out.append(_split_gaussian(head(h)))
-        return out
+            features.append(h)
+        return [_split_gaussian(head(features[tap])) for head, tap in zip(self.evidence_heads, self.taps, strict=True)]
 
     def conditional(self, layer: int, z_above: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of p(z_layer | z_{layer+1}), fixed point."""
@@ -325,4 +335,3 @@ class ExactLadder:
     def decode(self, z1: Tensor) -> Tensor:
         """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
         return self.decoder(z1)
-
