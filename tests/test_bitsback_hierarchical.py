@@ -130,3 +130,12 @@ def test_colour_mixtures_are_refused_clearly():
     with pytest.raises(ConfigError, match="logistic_mixture likelihood on one-channel .grey. images only; this "
                                           "model's images have 3 channels"):
         compress(vae, rgb[:2])
+
+
+def test_lossy_mode_codes_the_resnet_and_refuses_the_hierarchy(models):
+    x = LEVELS[-12:]
+    decoded = decompress(models["resnet"], compress(models["resnet"], x, mode="lossy", quality=80)).array
+    assert decoded.shape == x.shape and decoded.dtype == x.dtype
+    assert np.abs(decoded.astype(float) - x).mean() < np.abs(x - x.mean()).mean()  # a reconstruction, not noise
+    with pytest.raises(ConfigError, match="lossy compression supports VAEs with one latent layer"):
+        compress(models["hierarchical"], x, mode="lossy")

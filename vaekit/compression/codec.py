@@ -73,9 +73,9 @@ def _exact_vae(vae: VAE) -> ExactVAE | ExactLadder:
     custom = [role for role in ("encoder", "decoder") if getattr(model, role) is not None]
     if custom:
         raise ConfigError(f"compression cannot use a custom {' or '.join(custom)}: its exact integer network "
-                          f"evaluates only the layer types of vaekit's own {' and '.join(EXACT_ARCHITECTURES)} models")
+                          f"evaluates only the layer types of vaekit's own {', '.join(EXACT_ARCHITECTURES)} models")
     if model.arch not in EXACT_ARCHITECTURES:
-        raise ConfigError(f"compression supports the {' and '.join(EXACT_ARCHITECTURES)} models (networks it can "
+        raise ConfigError(f"compression supports the {', '.join(EXACT_ARCHITECTURES)} models (networks it can "
                           f"evaluate in exact integer arithmetic); this model is {model.arch}")
     supported = dict.fromkeys([*MEAN_LIKELIHOODS, *DISCRETE_CODES])
     if model.likelihood not in supported:
