@@ -98,9 +98,6 @@ def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _lossy_codec(vae: VAE, net: ExactVAE | ExactLadder, step: int) -> LossyCodec:
-    if isinstance(net, ExactLadder):
-        raise ConfigError("lossy compression supports VAEs with one latent layer; this model has ladder layers "
-                          "(use --mode lossless)")
     return LossyCodec(net, vae.config_.model.likelihood, step, vae.config_.model.prior == "normal")
 
 
