@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from vaekit.compression.fixedpoint import FRAC_BITS, PROB_BITS, bounded_logvar, elu_negative, sigmoid, softplus
 from vaekit.errors import ModelFileError
 from vaekit.model.ladder import LOGVAR_BOUND, LadderVAEModule, ResidualBlock, TakeFirst
+from vaekit.model.markov_ladder import MarkovLadderVAEModule
 from vaekit.model.module import VAEModule
 from vaekit.model.networks import MLP, Unflatten
 
@@ -240,3 +241,36 @@ class ExactLadder:
         """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
         return self.decoder(z1)
 
+
+
+class ExactMarkovLadder:
+    """Integer parts of a ladder with bottom-up Markov inference (``markov_ladder.MarkovLadderVAEModule``).
+
+    ``posterior`` gives q(z_1 | x) and q(z_{l+1} | z_l), ``conditional`` the generative p(z_l | z_{l+1})
+    and ``decode`` p(x | z_1): the pieces Bit-Swap interleaves, each a function of one layer only.
+    """
+
+    def __init__(self, module: MarkovLadderVAEModule) -> None:
+        self.config = module.config
+        self.sizes = tuple(module.sizes)
+        self.latent_dim = sum(self.sizes)
+        self.trunk = ExactNetwork(module.encoder)
+        self.posterior_heads = [ExactNetwork(head) for head in module.posterior]
+        self.top_down = [ExactNetwork(head) for head in module.prior.top_down]
+        self.decoder = ExactNetwork(module.decoder)
+
+    def posterior(self, layer: int, below: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z_layer | below), fixed point: ``below`` is x for layer 0, else z_{layer-1}."""
+        if layer == 0:
+            if self.config.mask_input:
+                below = torch.cat([below, torch.full_like(below, 1 << FRAC_BITS)], dim=1)
+            below = self.trunk(below)
+        return _split_gaussian(self.posterior_heads[layer](below))
+
+    def conditional(self, layer: int, z_above: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of p(z_layer | z_{layer+1}), fixed point."""
+        return _split_gaussian(self.top_down[layer](z_above))
+
+    def decode(self, z1: Tensor) -> Tensor:
+        """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
+        return self.decoder(z1)
