@@ -31,12 +31,14 @@ against quantising the top layer only (lower layers at their prior means).
 ``--lossy`` runs only the rate-distortion part (trains only its models; no timing).
 
 ``--hierarchical`` runs, instead, the hierarchical part: Bernoulli VAEs with 1 to 4
-stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer) on
-the binarised digits, each reporting its lossless file's bits/dim (and the coded stream's
-alone: no header, metadata or index) against its -ELBO and
-the initial bits by depth: what BB-ANS, the order vaekit codes ladder models in, must
-borrow before the first push (every layer's posterior pop), the seed the file pays for
-them, and what Bit-Swap's interleaved order would need with the same per-layer costs (an
+stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer, each
+depth twice: top-down inference, coded with BB-ANS, and bottom-up Markov inference,
+``ladder_inference="bottom-up"``, coded in Bit-Swap order) on the binarised digits, each
+reporting its lossless file's bits/dim (and the coded stream's alone: no header, metadata
+or index) against its -ELBO and the initial bits by depth: what the model's coding order
+borrows before the stack is paid back (measured: each example coded alone, the most the
+stack falls below its start), the seed the file pays for them, and, for the top-down
+ladders, what Bit-Swap's interleaved order would need with the same per-layer costs (an
 estimate: Bit-Swap needs a bottom-up posterior, which the ladder's top-down one is not).
 
     python benchmarks/compression.py            # quick: 10 epochs, 3 rounds, 2,000-image commands (~4 min)
@@ -79,11 +81,11 @@ from sklearn.datasets import load_sample_images
 
 import vaekit
 from vaekit.compression import compress, decompress
-from vaekit.compression.bitsback import BitsBackCodec, default_batch_size
+from vaekit.compression.bitsback import bits_back_codec, default_batch_size
 from vaekit.compression.codec import _exact_vae, _fixed_input, _lossy_codec, _raw_from_codes
 from vaekit.compression.container import ContainerReader
 from vaekit.compression.entropy_models import discrete_code
-from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactVAE
+from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactMarkovLadder, ExactVAE
 from vaekit.compression.lossy import step_for_quality
 from vaekit.data.preprocessing import fixed_binarization
 from vaekit.estimator import as_dataset
@@ -370,29 +372,39 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
 
 def hierarchical(train: np.ndarray, test: np.ndarray, depths: list[int], layer_size: int, epochs: int,
                  latent_bits: int = 12) -> None:
-    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits."""
+    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits: top-down ladders
+    coded with BB-ANS, and (from 2 layers) bottom-up Markov ladders coded in Bit-Swap order."""
     test_bits = fixed_binarization(torch.from_numpy(test / np.float32(255))).numpy()
     code = discrete_code("bernoulli")
     print(f"\n### Hierarchical models: {len(test)} held-out binarised digits, {layer_size} latent units a layer, "
           f"{latent_bits} latent bits\n")
-    print("| layers | file bits/dim | stream bits/dim | -ELBO bits/dim | file / -ELBO | stream / -ELBO "
-          "| BB-ANS initial bits (first / mean) | seed bits in the stream | Bit-Swap order, estimate (first / mean) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| layers | inference: order | file bits/dim | stream bits/dim | -ELBO bits/dim | file / -ELBO "
+          "| stream / -ELBO | initial bits in this order (first / mean) | seed bits in the stream "
+          "| Bit-Swap order, estimate (first / mean) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for depth in depths:
-        vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
-                         ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0).fit(train / np.float32(255))
-        blob = compress(vae, test_bits, latent_bits=latent_bits)
-        assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
-        rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
-        net = ExactLadder(vae.module_) if depth > 1 else ExactVAE(vae.module_)
-        symbols = code.symbols(vae.preprocessor_.transform(test_bits))
-        stream = 32 * len(BitsBackCodec(net, code, latent_bits, default_batch_size(symbols.shape[1])).encode(symbols))
-        stream /= test_bits.size
-        codec = BitsBackCodec(net, code, latent_bits, batch_size=1)
-        bb_ans, bit_swap = codec.initial_bits(symbols[:100])
-        print(f"| {depth} | {rate:.4f} | {stream:.4f} | {target:.4f} | {rate / target:.4f} | {stream / target:.4f} "
-              f"| {bb_ans[0]:.0f} / {bb_ans.mean():.0f} | {32 * len(codec.seed)} "
-              f"| {bit_swap[0]:.0f} / {bit_swap.mean():.0f} |")
+        for inference in ("top-down", "bottom-up") if depth > 1 else ("flat",):
+            vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
+                             ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0,
+                             ladder_inference="bottom-up" if inference == "bottom-up" else "top-down",
+                             ).fit(train / np.float32(255))
+            blob = compress(vae, test_bits, latent_bits=latent_bits)
+            assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
+            rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
+            module = vae.module_
+            net = (ExactVAE(module) if depth == 1 else ExactMarkovLadder(module) if inference == "bottom-up"
+                   else ExactLadder(module))
+            symbols = code.symbols(vae.preprocessor_.transform(test_bits))
+            stream = 32 * len(bits_back_codec(net, code, latent_bits, default_batch_size(symbols.shape[1]))
+                              .encode(symbols)) / test_bits.size
+            codec = bits_back_codec(net, code, latent_bits, batch_size=1)
+            borrowed, bit_swap = codec.initial_bits(symbols[:100])
+            order = {"flat": "flat (BB-ANS = Bit-Swap)", "top-down": "top-down: BB-ANS",
+                     "bottom-up": "bottom-up: Bit-Swap"}[inference]
+            estimate = "measured" if inference == "bottom-up" else f"{bit_swap[0]:.0f} / {bit_swap.mean():.0f}"
+            print(f"| {depth} | {order} | {rate:.4f} | {stream:.4f} | {target:.4f} | {rate / target:.4f} "
+                  f"| {stream / target:.4f} | {borrowed[0]:.0f} / {borrowed.mean():.0f} | {32 * len(codec.seed)} "
+                  f"| {estimate} |")
 
 
 def image_run(run: str, data: str, count: int) -> None:
