@@ -344,7 +344,7 @@ def discrete_code(likelihood: str, channels: int = 1, components: int = DEFAULT_
 
 
 #: Likelihoods whose mean ``decoder_mean`` computes exactly (lossy reconstructions).
-MEAN_LIKELIHOODS = ("bernoulli", "gaussian", "logistic", "categorical")
+MEAN_LIKELIHOODS = ("bernoulli", "gaussian", "logistic", "categorical", "logistic_mixture")
 
 
 def decoder_mean(likelihood: str, params: Tensor) -> np.ndarray:
@@ -353,6 +353,8 @@ def decoder_mean(likelihood: str, params: Tensor) -> np.ndarray:
     For one of ``MEAN_LIKELIHOODS``; the location parameter for gaussian and logistic.
     """
     fixed = _fixed(params)
+    if likelihood == "logistic_mixture":
+        return _mixture_mean(fixed)
     if likelihood == "bernoulli":
         return sigmoid()(fixed[:, 0]) / float(PROB_ONE)
     if likelihood == "categorical":
@@ -362,6 +364,39 @@ def decoder_mean(likelihood: str, params: Tensor) -> np.ndarray:
         return (weights @ levels).astype(np.float64) / (weights.sum(-1) * _LEVEL_MAX).astype(np.float64)
     loc = fixed[:, 0] / float(ONE)
     return np.clip(loc, 0.0, 1.0) if likelihood == "logistic" else loc
+
+
+def _tanh(t: np.ndarray) -> np.ndarray:
+    """tanh of fixed-point values, fixed point: 2 sigmoid(2t) - 1 from the sigmoid table."""
+    return (2 * sigmoid()(2 * t) - PROB_ONE) >> (PROB_BITS - FRAC_BITS)
+
+
+def _mixture_mean(fixed: np.ndarray) -> np.ndarray:
+    """``logistic_mixture.LogisticMixture.mean`` in integers, ``[n, P, C, *space]`` fixed point in.
+
+    The layout is the likelihood's (P = K (3 + C // 2) maps per channel): component weights
+    from the exp table, each component's channel means its locations clamped to [0, 1] with
+    later channels' locations moved by tanh-coupling coefficients times the earlier channels'
+    means (PixelCNN++'s coupling, the pairs (1, 0), (2, 0), (2, 1), ...), floored products.
+    """
+    n, params, channels, *space = fixed.shape
+    slots = channels // 2
+    k = params // (3 + slots)
+    p = fixed.reshape(n, 3 + slots, k, channels, *space)
+    # 28-bit weights times 17-bit means, summed over K components: far below 2**63
+    weights = _softmax_weights(np.moveaxis(p[:, 0].sum(2), 1, -1)) >> (PROB_BITS - 28)  # [n, *space, K]
+    weights = np.moveaxis(weights, -1, 1)  # [n, K, *space]
+    coefficients = _tanh(p[:, 3:].swapaxes(1, 2).reshape(n, k, slots * channels, *space))
+    pair = {(int(c), int(j)): m for m, (c, j) in enumerate(zip(*np.tril_indices(channels, -1), strict=True))}
+    means: list[np.ndarray] = []
+    for c in range(channels):
+        centre = p[:, 1, :, c].copy()
+        for j, earlier in enumerate(means):
+            centre += (coefficients[:, :, pair[c, j]] * earlier) >> FRAC_BITS
+        means.append(np.clip(centre, 0, ONE))
+    total = weights.sum(1)[:, None]
+    mixed = (weights[:, :, None] * np.stack(means, 2)).sum(1)  # [n, C, *space]
+    return mixed.astype(np.float64) / (total * ONE).astype(np.float64)
 
 
 def normal_bins(standardized_edges: np.ndarray) -> np.ndarray:

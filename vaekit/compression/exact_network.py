@@ -39,6 +39,7 @@ from vaekit.errors import ModelFileError
 from vaekit.model import resnet
 from vaekit.model.hierarchical import HierarchicalVAEModule
 from vaekit.model.ladder import LOGVAR_BOUND, ResidualBlock, TakeFirst, TopDownVAE
+from vaekit.model.markov_ladder import MarkovLadderVAEModule
 from vaekit.model.module import VAEModule
 from vaekit.model.networks import MLP, Unflatten
 
@@ -291,7 +292,26 @@ def precision_weighted(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: T
     return mu, logvar
 
 
-class ExactLadder:
+class ExactGenerative:
+    """The integer generative half every multi-layer model shares: p(z_l | z_{l+1}) and p(x | z_1)."""
+
+    def __init__(self, module: TopDownVAE | MarkovLadderVAEModule) -> None:
+        self.config = module.config
+        self.sizes = tuple(module.sizes)
+        self.latent_dim = sum(self.sizes)
+        self.top_down = [ExactNetwork(head) for head in module.prior.top_down]
+        self.decoder = ExactNetwork(module.decoder)
+
+    def conditional(self, layer: int, z_above: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of p(z_layer | z_{layer+1}), fixed point."""
+        return _split_gaussian(self.top_down[layer](z_above))
+
+    def decode(self, z1: Tensor) -> Tensor:
+        """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
+        return self.decoder(z1)
+
+
+class ExactLadder(ExactGenerative):
     """Integer parts of a top-down VAE (``ladder.TopDownVAE``: the MLP ladder or the hierarchical conv VAE).
 
     ``evidence`` is the bottom-up pass: a trunk, then blocks whose outputs feed each layer's
@@ -302,9 +322,7 @@ class ExactLadder:
     """
 
     def __init__(self, module: TopDownVAE) -> None:
-        self.config = module.config
-        self.sizes = tuple(module.sizes)
-        self.latent_dim = sum(self.sizes)
+        super().__init__(module)
         if isinstance(module, HierarchicalVAEModule):
             trunk, blocks = module.encoder.stem, module.encoder.stages
             self.taps = [*(s - 1 for s in module.levels), len(blocks) - 1]
@@ -314,8 +332,6 @@ class ExactLadder:
         self.trunk = ExactNetwork(trunk)
         self.bottom_up = [ExactNetwork(block) for block in blocks]
         self.evidence_heads = [ExactNetwork(head) for head in module.evidence]
-        self.top_down = [ExactNetwork(head) for head in module.prior.top_down]
-        self.decoder = ExactNetwork(module.decoder)
 
     def evidence(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Bottom-up Gaussian evidence (mean, log-variance) of every layer, bottom first, fixed point."""
@@ -328,10 +344,23 @@ class ExactLadder:
             features.append(h)
         return [_split_gaussian(head(features[tap])) for head, tap in zip(self.evidence_heads, self.taps, strict=True)]
 
-    def conditional(self, layer: int, z_above: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of p(z_layer | z_{layer+1}), fixed point."""
-        return _split_gaussian(self.top_down[layer](z_above))
 
-    def decode(self, z1: Tensor) -> Tensor:
-        """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
-        return self.decoder(z1)
+class ExactMarkovLadder(ExactGenerative):
+    """Integer parts of a ladder with bottom-up Markov inference (``markov_ladder.MarkovLadderVAEModule``).
+
+    ``posterior`` gives q(z_1 | x) and q(z_{l+1} | z_l), ``conditional`` the generative p(z_l | z_{l+1})
+    and ``decode`` p(x | z_1): the pieces Bit-Swap interleaves, each a function of one layer only.
+    """
+
+    def __init__(self, module: MarkovLadderVAEModule) -> None:
+        super().__init__(module)
+        self.trunk = ExactNetwork(module.encoder)
+        self.posterior_heads = [ExactNetwork(head) for head in module.posterior]
+
+    def posterior(self, layer: int, below: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z_layer | below), fixed point: ``below`` is x for layer 0, else z_{layer-1}."""
+        if layer == 0:
+            if self.config.mask_input:
+                below = torch.cat([below, torch.full_like(below, 1 << FRAC_BITS)], dim=1)
+            below = self.trunk(below)
+        return _split_gaussian(self.posterior_heads[layer](below))
