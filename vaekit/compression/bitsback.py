@@ -35,7 +35,9 @@ encoder and decoder agree bit for bit, for any batch size of the network passes.
 Ladder models (several latent layers) are coded the same way by :class:`LadderLatents`:
 plain BB-ANS over the layers, top layer first, since their top-down posterior rules out
 Bit-Swap's interleaving (see there); :meth:`BitsBackCodec.initial_bits` measures what each
-order borrows.
+order borrows. Ladders with bottom-up Markov inference (``ladder_inference="bottom-up"``) are
+coded in Bit-Swap's order by :class:`BitSwapCodec`, whose initial bits do not grow with depth;
+:func:`bits_back_codec` picks the codec for a model.
 """
 
 from __future__ import annotations
