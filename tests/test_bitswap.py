@@ -148,6 +148,14 @@ def test_round_trip_is_bit_exact(models, depth, n, batch_size):
     assert compress(models[depth], x, batch_size=batch_size) == blob
 
 
+def test_a_conv_trunk_with_8_bit_levels_round_trips():
+    levels = (load_digits().images * 15).astype(np.uint8)[:, None]
+    vae = vaekit.VAE(model="conv", channels=(4, 8), likelihood="logistic", hidden=(32,), latent_dim=4, ladder=(2,),
+                     ladder_inference="bottom-up", epochs=1, batch_size=64, seed=0).fit(levels[:800])
+    x = levels[-60:]
+    assert decompress(vae, compress(vae, x, batch_size=16)).array.tobytes() == x.tobytes()
+
+
 def test_files_are_identical_whatever_the_thread_count_and_batch_size_decodes_them(models):
     vae, x = models[3], BINARY[1500:]
     threads = torch.get_num_threads()
