@@ -2,6 +2,7 @@
 those it samples, it trains, saves, resumes and evaluates like the ladder, its files round-trip bit for bit
 whatever the threads and batch sizes, its rate is the -ELBO, and its initial bits do not grow with depth."""
 
+import copy
 import json
 
 import numpy as np
@@ -147,6 +148,14 @@ def test_round_trip_is_bit_exact(models, depth, n, batch_size):
     assert compress(models[depth], x, batch_size=batch_size) == blob
 
 
+def test_a_conv_trunk_with_8_bit_levels_round_trips():
+    levels = (load_digits().images * 15).astype(np.uint8)[:, None]
+    vae = vaekit.VAE(model="conv", channels=(4, 8), likelihood="logistic", hidden=(32,), latent_dim=4, ladder=(2,),
+                     ladder_inference="bottom-up", epochs=1, batch_size=64, seed=0).fit(levels[:800])
+    x = levels[-60:]
+    assert decompress(vae, compress(vae, x, batch_size=16)).array.tobytes() == x.tobytes()
+
+
 def test_files_are_identical_whatever_the_thread_count_and_batch_size_decodes_them(models):
     vae, x = models[3], BINARY[1500:]
     threads = torch.get_num_threads()
@@ -194,3 +203,22 @@ def test_initial_bits_do_not_grow_with_depth_as_bb_anss_do(models):
     assert bit_swap[3].mean() < bit_swap[2].mean() + layer / 2
     assert bit_swap[3].mean() < bb_ans[3].mean()
     assert seeds[3] == seeds[2]
+
+
+def test_a_layer_that_lives_far_from_zero_is_coded_on_its_own_grid(models):
+    """Moving z_1 by 6 (every network that reads or writes it compensates, so the model is the same) leaves
+    the -ELBO and the rate where they were: z_1's buckets follow its prior, not N(0, 1)'s, whose last
+    bucket starts at 3.5."""
+    vae, x = models[2], BINARY[1500:]
+    moved = copy.deepcopy(vae)
+    module, shift = moved.module_, torch.full((4,), 6.0)
+    with torch.no_grad():
+        for head in (module.posterior[0][-1], module.prior.top_down[0][-1]):  # the means of q(z_1|x), p(z_1|z_2)
+            head.bias[:4] += shift
+        decoder = next(m for m in module.decoder.modules() if isinstance(m, torch.nn.Linear))
+        for first in (module.posterior[1][0], decoder):  # what reads z_1
+            first.bias -= first.weight @ shift
+    assert moved.score(x) == pytest.approx(vae.score(x), rel=1e-4)
+    grid_mean = BitSwapCodec(ExactMarkovLadder(module), CODE, 12, 16).grids[0][0] / ONE
+    assert torch.all((grid_mean - 6).abs() < 1)
+    assert len(compress(moved, x)) == pytest.approx(len(compress(vae, x)), rel=0.01)  # N(0, 1)'s buckets: -7 %

@@ -35,12 +35,15 @@ encoder and decoder agree bit for bit, for any batch size of the network passes.
 Ladder models (several latent layers) are coded the same way by :class:`LadderLatents`:
 plain BB-ANS over the layers, top layer first, since their top-down posterior rules out
 Bit-Swap's interleaving (see there); :meth:`BitsBackCodec.initial_bits` measures what each
-order borrows.
+order borrows. Ladders with bottom-up Markov inference (``ladder_inference="bottom-up"``) are
+coded in Bit-Swap's order by :class:`BitSwapCodec`, whose initial bits do not grow with depth;
+:func:`bits_back_codec` picks the codec for a model.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 import constriction
 import numpy as np
@@ -81,6 +84,27 @@ def initial_words(count: int) -> np.ndarray:
     words = np.frombuffer(stream, dtype="<u4")[:count].astype(np.uint32)
     words[-1] |= np.uint32(1 << 31)  # a nonzero top word: a valid ANS state
     return words
+
+
+def gaussian_over(buckets: LatentBuckets, mu: Tensor, logvar: Tensor, grid: tuple[Tensor, Tensor]) -> SymbolCdf:
+    """N(mu, exp(logvar)) over the buckets of the Gaussian ``grid`` (mean, log-variance; broadcast over rows).
+
+    The grid's buckets are the standard normal's, shifted and scaled, so the Gaussian is coded in
+    the grid's standardised coordinates. All fixed point.
+    """
+    g_mu, g_logvar = grid
+    inv_sigma = table_of(exp_scale(), torch.floor(-g_logvar * 0.5)).long()
+    standard_mu = ((mu.clamp(-_MEAN_LIMIT, _MEAN_LIMIT).long() - g_mu.long()) * inv_sigma) >> SCALE_BITS
+    return buckets.posterior_cdf(standard_mu, logvar - g_logvar)
+
+
+def bucket_values(buckets: LatentBuckets, indices: np.ndarray, grid: tuple[Tensor, Tensor]) -> Tensor:
+    """The codes of bucket ``indices`` ``[rows, size]`` of ``grid``: its mean plus its scale times the
+    standard bucket centre (fixed point)."""
+    g_mu, g_logvar = grid
+    sigma = table_of(exp_scale(), torch.floor(g_logvar * 0.5)).long()
+    centres = buckets.centres[torch.from_numpy(indices)].view(-1, g_mu.shape[-1]).long()
+    return (g_mu.long() + ((centres * sigma) >> SCALE_BITS)).double()
 
 
 class FlatLatents:
@@ -149,17 +173,11 @@ class LadderLatents:
                    ) -> SymbolCdf:
         """q(z_layer | z_{layer+1}, x) over the layer's buckets, in the prior's standardised coordinates."""
         mu, logvar = evidence[layer] if layer == self.top else precision_weighted(*evidence[layer], *prior)
-        p_mu, p_logvar = prior
-        inv_sigma = table_of(exp_scale(), torch.floor(-p_logvar * 0.5)).long()
-        standard_mu = ((mu.clamp(-_MEAN_LIMIT, _MEAN_LIMIT).long() - p_mu.long()) * inv_sigma) >> SCALE_BITS
-        return self.buckets.posterior_cdf(standard_mu, logvar - p_logvar)
+        return gaussian_over(self.buckets, mu, logvar, prior)
 
     def _value(self, buckets: np.ndarray, prior: tuple[Tensor, Tensor]) -> Tensor:
         """The code of buckets: the prior's mean plus its scale times the standard bucket centre."""
-        p_mu, p_logvar = prior
-        sigma = table_of(exp_scale(), torch.floor(p_logvar * 0.5)).long()
-        centres = self.buckets.centres[torch.from_numpy(buckets)].view(p_mu.shape).long()
-        return (p_mu.long() + ((centres * sigma) >> SCALE_BITS)).double()
+        return bucket_values(self.buckets, buckets, prior)
 
     def _layers(self, z: np.ndarray, count: int) -> list[np.ndarray]:
         return list(np.split(z.reshape(count, -1), np.cumsum(self.net.sizes)[:-1], axis=1))
@@ -309,6 +327,50 @@ class BitsBackCodec:
         return out
 
 
+
+#: Prior samples that place each lower layer's bucket grid in Bit-Swap coding (see ``layer_grids``).
+GRID_SAMPLES = 512
+#: A grid's scale is 2**k times the standard normal's, k in this range.
+_GRID_OCTAVES = (-4, 4)
+#: ln 2 in fixed point, rounded: a grid's log-variance is 2 k ln 2 (an integer constant, the same everywhere).
+_LN2 = 45426
+
+
+def _stratified(buckets: LatentBuckets, n: int, size: int, salt: int) -> np.ndarray:
+    """``[n, size]`` bucket indices at the n quantiles (i + 1/2) / n of every dimension, each dimension in its
+    own order (multiplying by an odd number permutes the n = 2**j positions): N(0, 1) noise, stratified."""
+    rows = np.arange(n)[:, None] * (2 * np.arange(size)[None] + 1) + salt * 40503
+    return (((rows % n) * 2 + 1) * buckets.size // (2 * n)).astype(np.int32)
+
+
+def layer_grids(net: ExactMarkovLadder, buckets: LatentBuckets) -> list[tuple[Tensor, Tensor]]:
+    """Each layer's bucket grid, a Gaussian (fixed-point mean and log-variance ``[1, size]``), bottom first.
+
+    The top layer's is N(0, I), its prior. Below, the grid follows the layer's marginal prior p(z_l),
+    whose mean and spread the model learnt freely: standard normal buckets would put a layer that
+    lives around 5 in one bucket (the last edge of 4,096 is at 3.5). Each dimension's grid is
+    centred on the mean of ``GRID_SAMPLES`` ancestral samples of the prior and scaled by their
+    standard deviation rounded up to a power of two. The samples are stratified noise through the
+    exact network and the moments integer sums, so both ends compute the same grids from the model.
+    """
+    top = len(net.sizes) - 1
+    zero = torch.zeros(1, net.sizes[top], dtype=torch.float64)
+    grids: list[tuple[Tensor, Tensor]] = [(zero, zero)]
+    z = bucket_values(buckets, _stratified(buckets, GRID_SAMPLES, net.sizes[top], top), grids[0])
+    for layer in range(top - 1, -1, -1):
+        mu, logvar = net.conditional(layer, z)
+        z = bucket_values(buckets, _stratified(buckets, GRID_SAMPLES, net.sizes[layer], layer),
+                          (mu.clamp(-_MEAN_LIMIT, _MEAN_LIMIT), logvar))
+        values = z.long()
+        mean = values.sum(0) // GRID_SAMPLES
+        variance = ((values - mean) ** 2).sum(0) // GRID_SAMPLES
+        octaves = [min(max((math.isqrt(int(v)) - 1).bit_length() - FRAC_BITS, _GRID_OCTAVES[0]), _GRID_OCTAVES[1])
+                   for v in variance]
+        g_logvar = torch.tensor([2 * k * _LN2 for k in octaves], dtype=torch.float64)
+        grids.insert(0, (mean.double()[None], g_logvar[None]))
+    return grids
+
+
 class BitSwapCodec(BitsBackCodec):
     """Bits-back coding of a ladder with bottom-up Markov inference in Bit-Swap order (Kingma et al., 2019).
 
@@ -319,12 +381,11 @@ class BitSwapCodec(BitsBackCodec):
     what an exhausted stack would lose) stay about those of two layers at any depth, where
     BB-ANS (:class:`LadderLatents`) borrows every layer's. Decoding runs it backwards.
 
-    Every layer is discretised into the same buckets, those of equal mass under N(0, 1), and
-    each conditional (q's and p's) is a Gaussian over them. Buckets defined by each layer's
-    conditional prior, as :class:`LadderLatents` uses, are impossible here: the encoder pops
-    z_1 before z_2, on which p(z_1 | z_2) depends, exists. A fixed grid is what the Bit-Swap
-    paper uses too; it costs little as long as the model's conditionals stay wider than the
-    buckets where their mass lies (4,096 buckets at 12 latent bits: about 0.0006 wide at 0).
+    Each layer is discretised into a fixed grid of buckets (:func:`layer_grids`: N(0, I)'s on top,
+    below a shifted and scaled copy that follows the layer's marginal prior), and every
+    conditional, q's and p's, is a Gaussian over it. Buckets defined by each layer's conditional
+    prior, as :class:`LadderLatents` uses, are impossible here: the encoder pops z_1 before z_2,
+    on which p(z_1 | z_2) depends, exists. Fixed grids are what the Bit-Swap paper uses too.
     """
 
     net: ExactMarkovLadder
@@ -336,35 +397,36 @@ class BitSwapCodec(BitsBackCodec):
         above = max(net.sizes[1:], default=0)
         self.pop_budget = (net.sizes[0] + above) * latent_bits
         self.seed = initial_words(2 + -(-self.pop_budget // 32))
+        self.grids = layer_grids(net, self.buckets)
 
-    def _cdf(self, params: tuple[Tensor, Tensor]) -> SymbolCdf:
-        """A Gaussian (fixed-point mean and log-variance) over every dimension's buckets."""
-        return self.buckets.posterior_cdf(*params)
+    def _cdf(self, layer: int, params: tuple[Tensor, Tensor]) -> SymbolCdf:
+        """A Gaussian (fixed-point mean and log-variance) over the buckets of a layer's grid."""
+        return gaussian_over(self.buckets, *params, self.grids[layer])
 
-    def _value(self, buckets: np.ndarray, count: int) -> Tensor:
-        """A layer's code (fixed point) from its buckets: each bucket's prior median."""
-        return self.buckets.centres[torch.from_numpy(buckets)].view(count, -1)
+    def _value(self, layer: int, buckets: np.ndarray) -> Tensor:
+        """A layer's code (fixed point) from its buckets."""
+        return bucket_values(self.buckets, buckets, self.grids[layer])
 
     def _encode_chunk(self, coder: constriction.stream.stack.AnsCoder, x: np.ndarray,
                       trace: list[int] | None = None) -> None:
         """Code a chunk's symbols ``[count, entries]`` in Bit-Swap order; ``trace``, if given, receives
         the stack's size in bits after each pop and push."""
-        count, net = len(x), self.net
+        net = self.net
 
         def note() -> None:
             if trace is not None:
                 trace.append(coder.num_valid_bits())
 
-        below = decode_symbols(coder, self._cdf(net.posterior(0, self._input(x))))
+        below = decode_symbols(coder, self._cdf(0, net.posterior(0, self._input(x))))
         note()
-        code = self._value(below, count)
+        code = self._value(0, below)
         encode_symbols(coder, x.ravel(), self._likelihood(code))
         note()
         for layer in range(1, len(net.sizes)):
-            z = decode_symbols(coder, self._cdf(net.posterior(layer, code)))
+            z = decode_symbols(coder, self._cdf(layer, net.posterior(layer, code)))
             note()
-            code = self._value(z, count)
-            encode_symbols(coder, below, self._cdf(net.conditional(layer - 1, code)))
+            code = self._value(layer, z)
+            encode_symbols(coder, below, self._cdf(layer - 1, net.conditional(layer - 1, code)))
             note()
             below = z
         coder.encode_reverse(self.buckets.to_prior_symbols(below), self.buckets.prior)
@@ -375,11 +437,11 @@ class BitSwapCodec(BitsBackCodec):
         net, top = self.net, len(self.net.sizes) - 1
         z = self.buckets.from_prior_symbols(coder.decode(self.buckets.prior, count * net.sizes[top]))
         for layer in range(top, 0, -1):
-            below = decode_symbols(coder, self._cdf(net.conditional(layer - 1, self._value(z, count))))
-            encode_symbols(coder, z, self._cdf(net.posterior(layer, self._value(below, count))))
+            below = decode_symbols(coder, self._cdf(layer - 1, net.conditional(layer - 1, self._value(layer, z))))
+            encode_symbols(coder, z, self._cdf(layer, net.posterior(layer, self._value(layer - 1, below))))
             z = below
-        x = decode_symbols(coder, self._likelihood(self._value(z, count))).reshape(count, entries)
-        encode_symbols(coder, z, self._cdf(net.posterior(0, self._input(x))))
+        x = decode_symbols(coder, self._likelihood(self._value(0, z))).reshape(count, entries)
+        encode_symbols(coder, z, self._cdf(0, net.posterior(0, self._input(x))))
         return x
 
     def initial_bits(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
