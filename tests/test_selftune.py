@@ -144,3 +144,21 @@ def test_the_command_line_refuses_self_tuning_where_it_cannot_apply(tmp_path, ca
     assert main(["train", "digits", "--self-tune", "yes", "--quiet", "--out", str(out)]) == 1
     assert capsys.readouterr().err.startswith("vaekit: error: --self-tune chooses the widths on a table")
     assert not out.exists()
+
+
+def test_a_candidate_replaces_the_configuration_only_when_clearly_better():
+    rng = np.random.default_rng(0)
+    baseline = rng.exponential(size=400)
+    assert selftune.clearly_better(baseline * 0.8, baseline)  # better on every cell
+    noise = baseline + rng.normal(scale=0.5, size=400)
+    assert not selftune.clearly_better(noise - noise.mean() + baseline.mean() - 1e-3, baseline)  # a hair lower mean
+    assert not selftune.clearly_better(baseline * 1.1, baseline)
+
+
+def test_with_no_candidate_clearly_better_the_configuration_is_kept(truth, monkeypatch):
+    values, missing = truth
+    x = np.where(missing, np.nan, values)
+    monkeypatch.setattr(selftune, "MARGIN_SE", 1e9)
+    tuned = VAEImputer(**TINY).fit(x)
+    assert tuned.selected_candidate_ == {"hidden": TINY["hidden"], "latent_dim": TINY["latent_dim"]}
+    assert min(c["error"] for c in tuned.candidate_scores_) < max(c["error"] for c in tuned.candidate_scores_)

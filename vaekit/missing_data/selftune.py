@@ -5,7 +5,8 @@ which configuration fits a table (the missing ones) are unknown. So a seeded sha
 *observed* cells is hidden (:class:`Holdout`), each candidate (the configured width, half of it
 and 1.5x it; the configured latent size, half and a quarter of it) is trained on the rest for a
 quarter of the training budget, and imputes the hidden cells; the candidate with the lowest error
-wins and the caller refits it on everything. A smaller code suits tables whose columns follow a
+wins, if it beats the configuration by more than the noise of the holdout (:func:`clearly_better`), and
+the caller refits it on everything. A smaller code suits tables whose columns follow a
 few smooth trends (statsmodels' macrodata: 0.43 -> 0.40 RMSE with a 4-dimensional code). The
 truly missing cells are NaN from the start and stay NaN: only observed values are ever
 compared. ``vaekit tune --objective imputation`` scores its trials with the same holdout.
@@ -46,6 +47,8 @@ WIDTH_FACTORS = (0.5, 1.0, 1.5)
 LATENT_FACTORS = (0.25, 0.5, 1.0)
 #: Share of the configured epochs each candidate trains for.
 BUDGET_SHARE = 0.25
+#: Standard errors by which a candidate's holdout error must beat the configuration's to replace it.
+MARGIN_SE = 1.0
 #: Importance samples per row when a candidate imputes the hidden cells (ranking needs fewer than the final fill).
 SCORING_SAMPLES = 100
 
@@ -84,15 +87,19 @@ class Holdout:
         masked = np.where(hidden, np.nan, x).astype(data.x.dtype, copy=False)
         return cls(dataclasses.replace(data, x=masked), hidden, x[hidden], np.where(scale > 0, scale, 1.0))
 
-    def error(self, vae: VAE, iw_samples: int = SCORING_SAMPLES, seed: int = 0) -> float:
-        """Root mean error of ``vae``'s imputations of the hidden cells: standardised for numbers, and 1 for
-        each wrong category of a categorical column (0 when right)."""
+    def cell_errors(self, vae: VAE, iw_samples: int = SCORING_SAMPLES, seed: int = 0) -> np.ndarray:
+        """Each hidden cell's squared error under ``vae``'s imputation, in ``hidden``'s row-major order:
+        standardised for numbers, and 1 for a wrong category of a categorical column (0 when right)."""
         _, (values,) = fill_values(vae, self.data, None, iw_samples=iw_samples, seed=seed)
         types = vae.config_.model.column_types or ("real",) * self.hidden.shape[1]
         discrete = np.array([t in DISCRETE_TYPES for t in types])[np.nonzero(self.hidden)[1]]
         guess = values[self.hidden].astype(np.float64)
         squared = ((guess - self.truth) / self.scale[np.nonzero(self.hidden)[1]]) ** 2
-        return float(np.sqrt(np.where(discrete, guess != self.truth, squared).mean()))
+        return np.where(discrete, guess != self.truth, squared)
+
+    def error(self, vae: VAE, iw_samples: int = SCORING_SAMPLES, seed: int = 0) -> float:
+        """Root mean error of ``vae``'s imputations of the hidden cells (:meth:`cell_errors`)."""
+        return float(np.sqrt(self.cell_errors(vae, iw_samples, seed).mean()))
 
 
 @dataclass
@@ -136,9 +143,24 @@ def self_tune(params: Mapping[str, Any], X: DataLike, share: float = HOLDOUT_SHA
                            "latent_dim": OPTIONS["latent_dim"].check(params["latent_dim"])}, [])
     resolved = resolve_auto(check_params(params), kind="table", rows=data.n, has_missing=True)
     short = {**params, "epochs": max(1, round(resolved["epochs"] * BUDGET_SHARE)), "verbose": False}
-    scored = []
+    scored, cells = [], []
     for candidate in candidates(params):
         vae = VAE(**{**short, **candidate}).fit(holdout.data)
-        scored.append({**candidate, "epochs": short["epochs"], "error": holdout.error(vae, seed=seed)})
-    best = min(scored, key=lambda c: c["error"])
-    return SelfTuning({"hidden": best["hidden"], "latent_dim": best["latent_dim"]}, scored)
+        cells.append(holdout.cell_errors(vae, seed=seed))
+        scored.append({**candidate, "epochs": short["epochs"], "error": float(np.sqrt(cells[-1].mean()))})
+    configured = {"hidden": OPTIONS["hidden"].check(params["hidden"]),
+                  "latent_dim": OPTIONS["latent_dim"].check(params["latent_dim"])}
+    best = min(range(len(scored)), key=lambda i: scored[i]["error"])
+    base = next(i for i, c in enumerate(scored) if {k: c[k] for k in configured} == configured)
+    if not clearly_better(cells[best], cells[base]):
+        best = base
+    return SelfTuning({k: scored[best][k] for k in configured}, scored)
+
+
+def clearly_better(errors: np.ndarray, baseline: np.ndarray) -> bool:
+    """Whether ``errors`` beat ``baseline`` on the same hidden cells by more than :data:`MARGIN_SE` standard
+    errors of the mean paired difference. On a table of a few hundred rows the candidates' holdout errors
+    differ by less than that noise, and picking the lowest then loses to the configuration as often as it
+    wins (wine at 50 % MCAR: a 4 % lower holdout error, a 3 % higher error on the truly missing cells)."""
+    gain = baseline - errors
+    return bool(gain.mean() > MARGIN_SE * gain.std() / np.sqrt(max(gain.size - 1, 1)))
