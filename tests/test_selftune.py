@@ -49,7 +49,7 @@ def test_self_tuning_never_sees_the_hidden_truth(truth):
     (chosen, scores, filled), (chosen2, scores2, filled2) = fits
     assert chosen == chosen2 and scores == scores2
     np.testing.assert_array_equal(filled, filled2)
-    assert len(scores) == 4 and chosen in [{"hidden": c["hidden"], "latent_dim": c["latent_dim"]} for c in scores]
+    assert len(scores) == 3 and chosen["hidden"] in [c["hidden"] for c in scores]
     assert np.abs(filled).max() < 100  # nothing of the sentinel leaked into the imputations
 
 
@@ -66,16 +66,6 @@ def test_the_holdout_hides_only_observed_cells_and_leaves_the_input_alone(truth)
     np.testing.assert_array_equal(seen, ~missing & ~holdout.hidden)
     assert seen.any(axis=0).all() and seen.any(axis=1).all()
     assert not np.array_equal(holdout.hidden, Holdout.of(from_array(x, allow_missing=True), 0.3, seed=2).hidden)
-
-
-def test_the_candidates_vary_the_widths_and_the_latent_size_one_at_a_time():
-    found = selftune.candidates({"hidden": (128, 128), "latent_dim": 16})
-    assert found == [{"hidden": (64, 64), "latent_dim": 16}, {"hidden": (128, 128), "latent_dim": 4},
-                     {"hidden": (128, 128), "latent_dim": 8}, {"hidden": (128, 128), "latent_dim": 16},
-                     {"hidden": (192, 192), "latent_dim": 16}]
-    assert selftune.candidates({"hidden": (2,), "latent_dim": 1}) == [{"hidden": (1,), "latent_dim": 1},
-                                                                      {"hidden": (2,), "latent_dim": 1},
-                                                                      {"hidden": (3,), "latent_dim": 1}]
 
 
 def test_the_holdout_hides_cells_of_a_table_amputed_with_the_same_seed():
@@ -109,10 +99,9 @@ def test_turned_off_it_fits_the_plain_model_and_the_winner_is_refitted_as_that(t
     plain = VAE(**params).fit(x)
     for (name, a), b in zip(_weights(off.vae_).items(), _weights(plain).values(), strict=True):
         assert torch.equal(a, b), name
-    monkeypatch.setattr(selftune, "WIDTH_FACTORS", (1.0,))  # one candidate: the configured network wins
-    monkeypatch.setattr(selftune, "LATENT_FACTORS", (1.0,))
+    monkeypatch.setattr(selftune, "WIDTH_FACTORS", (1.0,))  # one candidate: the configured widths win
     tuned = VAEImputer(**TINY).fit(x)
-    assert tuned.selected_candidate_ == {"hidden": (8,), "latent_dim": 2} and len(tuned.candidate_scores_) == 1
+    assert tuned.selected_candidate_ == {"hidden": (8,)} and len(tuned.candidate_scores_) == 1
     np.testing.assert_array_equal(tuned.transform(x), off.transform(x))
 
 
@@ -131,8 +120,7 @@ def test_tune_with_the_imputation_objective_scores_as_self_tuning(truth, tmp_pat
     trials = optuna.load_study(study_name="vaekit", storage=storage).trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
     # self-tuning of width 8 tries widths 4, 8 and 12 for a share of its epochs each, on the same hidden cells
-    scores = {c["hidden"][0]: c["error"] for c in VAEImputer(**TINY).fit(x).candidate_scores_
-              if c["latent_dim"] == TINY["latent_dim"]}
+    scores = {c["hidden"][0]: c["error"] for c in VAEImputer(**TINY).fit(x).candidate_scores_}
     for trial in trials:
         assert trial.value == pytest.approx(scores[trial.params["width"]], rel=1e-4)
     best = json.loads((tmp_path / "tune" / "best_trial.json").read_text())
@@ -160,5 +148,5 @@ def test_with_no_candidate_clearly_better_the_configuration_is_kept(truth, monke
     x = np.where(missing, np.nan, values)
     monkeypatch.setattr(selftune, "MARGIN_SE", 1e9)
     tuned = VAEImputer(**TINY).fit(x)
-    assert tuned.selected_candidate_ == {"hidden": TINY["hidden"], "latent_dim": TINY["latent_dim"]}
+    assert tuned.selected_candidate_ == {"hidden": TINY["hidden"]}
     assert min(c["error"] for c in tuned.candidate_scores_) < max(c["error"] for c in tuned.candidate_scores_)

@@ -193,9 +193,8 @@ def _self_tuned(vae: VAE, data: Dataset, verbose: bool) -> SelfTuning:
     tuning = self_tune(vae.get_params(), data)
     vae.set_params(**tuning.selected)
     if verbose:
-        errors = ", ".join(f"{as_word(c['hidden'])} / {c['latent_dim']}: {c['error']:.3f}" for c in tuning.candidates)
-        print(f"self-tuning chose --hidden {as_word(tuning.selected['hidden'])} --latent-dim "
-              f"{tuning.selected['latent_dim']} (held-out error by widths / latent size: {errors})")
+        errors = ", ".join(f"{as_word(c['hidden'])}: {c['error']:.3f}" for c in tuning.candidates)
+        print(f"self-tuning chose --hidden {as_word(tuning.selected['hidden'])} (held-out error by width: {errors})")
     return tuning
 
 

@@ -83,10 +83,9 @@ CHUNK_SIZE = Option("chunk_size", 4096, "examples per chunk, the unit `decompres
 
 #: Self-tuning, on by default wherever a table is imputed: ``VAEImputer(self_tune=...)``, and ``vaekit train
 #: --self-tune`` on a table with missing cells (``vaekit.missing_data.selftune``).
-SELF_TUNE = Option("self_tune", True, "impute: first choose the hidden widths (configured, half, 1.5x) and latent "
-                   "size (configured, half, a quarter) by the error on a seeded share of observed cells hidden from "
-                   "short fits, then refit the winner on everything (at most about 3x the training time); for tables "
-                   "with missing cells", type=bool, group="imputation")
+SELF_TUNE = Option("self_tune", True, "impute: first choose the hidden widths (configured, half, 1.5x) by the error "
+                   "on a seeded share of observed cells hidden from short fits, then refit the winner on everything "
+                   "(at most about 3x the training time); for tables with missing cells", type=bool, group="imputation")
 
 
 def preset_params(name: str) -> dict[str, Any]:

@@ -42,7 +42,7 @@ row to impute. ``likelihood="mixed"`` with ``column_types`` models positive, cou
 categorical columns with their own likelihoods. A DataFrame may hold text, ``category`` and boolean
 columns (``vaekit.data.coding``; ``likelihood="auto"`` is then ``mixed``): ``transform`` returns a
 DataFrame with the same columns and dtypes, filled cells in each column's own values. With
-``self_tune`` (the default), ``fit`` first chooses the hidden widths and latent size on a share of X's observed
+``self_tune`` (the default), ``fit`` first chooses the hidden widths on a share of X's observed
 cells hidden from short fits (``vaekit.missing_data.selftune``); ``selected_candidate_`` and
 ``candidate_scores_`` say what it chose and why (None when off).
 
