@@ -17,25 +17,42 @@ bit-packed (8 pixels a byte) and to PNG as a 1-bit image, their most favourable 
 PNG and WebP compress all images as one mosaic, so their headers are amortised as
 vaekit's is. Then whole ``vaekit compress`` / ``vaekit decompress`` commands on
 ``--command-images`` digits (the held-out ones repeated), start-up included. Last,
-rate-distortion curves of vaekit's lossy mode (both MLP VAEs; the Bernoulli one was
-trained on intensities, so its mean is a grey level) against JPEG and WebP on the 8-bit
-digits, as a table and a plot. JPEG and WebP cannot go below about 0.35 bits/dim on these
-small images, so they are also run on the images shrunk 2x and 4x (bicubic) and enlarged
-back, the usual way to reach low rates.
+rate-distortion curves of vaekit's lossy mode against JPEG and WebP on the 8-bit digits, as
+a table and a plot, for every image model whose networks compression evaluates exactly:
+both MLP VAEs (the Bernoulli one was trained on intensities, so its mean is a grey level),
+an MLP ladder VAE (layers quantised top-down), the conv VAE with a discretized logistic and
+with PixelCNN++'s logistic mixture, and the resnet and hierarchical conv VAEs where this
+vaekit evaluates them exactly (skipped, with a line saying so, where not). JPEG and WebP
+cannot go below about 0.35 bits/dim on these small images, so they are also run on the
+images shrunk 2x and 4x (bicubic) and enlarged back, the usual way to reach low rates.
+For the ladder, a second table compares quantising every layer with the quality's step
+against quantising the top layer only (lower layers at their prior means).
+
+``--lossy`` runs only the rate-distortion part (trains only its models; no timing).
 
 ``--hierarchical`` runs, instead, the hierarchical part: Bernoulli VAEs with 1 to 4
-stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer) on
-the binarised digits, each reporting its lossless file's bits/dim (and the coded stream's
-alone: no header, metadata or index) against its -ELBO and
-the initial bits by depth: what BB-ANS, the order vaekit codes ladder models in, must
-borrow before the first push (every layer's posterior pop), the seed the file pays for
-them, and what Bit-Swap's interleaved order would need with the same per-layer costs (an
+stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer, each
+depth twice: top-down inference, coded with BB-ANS, and bottom-up Markov inference,
+``ladder_inference="bottom-up"``, coded in Bit-Swap order) on the binarised digits, each
+reporting its lossless file's bits/dim (and the coded stream's alone: no header, metadata
+or index) against its -ELBO and the initial bits by depth: what the model's coding order
+borrows before the stack is paid back (measured: each example coded alone, the most the
+stack falls below its start), the seed the file pays for them, and, for the top-down
+ladders, what Bit-Swap's interleaved order would need with the same per-layer costs (an
 estimate: Bit-Swap needs a bottom-up posterior, which the ladder's top-down one is not).
 
     python benchmarks/compression.py            # quick: 10 epochs, 3 rounds, 2,000-image commands (~4 min)
     python benchmarks/compression.py --full     # 60 epochs, 5 rounds, 10,000-image commands
     python benchmarks/compression.py --epochs 2 --rounds 1 --command-images 0   # a smoke run
     python benchmarks/compression.py --hierarchical        # 1-4 layers, 1,000 held-out digits
+    python benchmarks/compression.py --lossy --epochs 5    # rate-distortion of every image model
+
+``--image-run RUN`` runs, instead, a trained 8-bit grey image model (a ``vaekit train`` run folder, such
+as ``--preset image``'s) on the first ``--image-count`` images of ``--image-data`` (the MNIST test set):
+its lossless file's bits/dim, the coded stream's alone, and its -ELBO beside the classic codecs on the
+same images: rates (its speed columns are one run each on a shared machine, not timings).
+
+    python benchmarks/compression.py --image-run data/runs/preset   # the first 1,000 MNIST test digits
 """
 
 from __future__ import annotations
@@ -44,6 +61,7 @@ import argparse
 import bz2
 import gzip
 import io
+import json
 import lzma
 import math
 import os
@@ -63,9 +81,12 @@ from sklearn.datasets import load_sample_images
 
 import vaekit
 from vaekit.compression import compress, decompress
-from vaekit.compression.bitsback import BitsBackCodec, default_batch_size
+from vaekit.compression.bitsback import bits_back_codec, default_batch_size
+from vaekit.compression.codec import _exact_vae, _fixed_input, _lossy_codec, _raw_from_codes
+from vaekit.compression.container import ContainerReader
 from vaekit.compression.entropy_models import discrete_code
-from vaekit.compression.exact_network import ExactLadder, ExactVAE
+from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactMarkovLadder, ExactVAE
+from vaekit.compression.lossy import step_for_quality
 from vaekit.data.preprocessing import fixed_binarization
 from vaekit.estimator import as_dataset
 from vaekit.pictures.plots import save_figure
@@ -143,6 +164,12 @@ def negative_elbo_bits_per_dim(vae: vaekit.VAE, x: np.ndarray) -> float:
     return -elbo / (x[0].size * math.log(2))
 
 
+def stream_bits(blob: bytes) -> int:
+    """Bits of a ``.vkz`` file's coded streams alone: no header, metadata, index or checksums."""
+    reader = ContainerReader(io.BytesIO(blob), "the file")
+    return sum(32 * len(reader.chunk(k)[1]) for k in range(len(reader.chunks)))
+
+
 def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray, binary: bool,
                    rounds: int) -> None:
     """One table: vaekit lossless and -ELBO against the classic codecs on the same images, rate and speed."""
@@ -169,8 +196,10 @@ def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray
         rows.append((label, 8 * len(coded) / dims, t_e, t_d))
     n = len(images)
     print(f"\n### {name}: {n} held-out images of {images.shape[1:]}\n")
+    stream = stream_bits(blob) / dims
     print(f"vaekit -ELBO: {target:.4f} bits/dim; lossless file / -ELBO = {rows[0][1] / target:.4f}"
-          f" ({100 * (rows[0][1] / target - 1):+.2f} %)")
+          f" ({100 * (rows[0][1] / target - 1):+.2f} %); coded stream alone {stream:.4f} bits/dim, "
+          f"stream / -ELBO = {stream / target:.4f}")
     if not features.check("webp"):
         print("WebP: not available in this Pillow build (PIL.features.check('webp') is False)")
     print("\n| codec | bits/dim | vs vaekit | encode images/s | decode images/s |")
@@ -233,6 +262,61 @@ def vaekit_point(vae: vaekit.VAE, x: np.ndarray, images: np.ndarray, quality: in
     return 8 * len(blob) / images.size, psnr(decoded, images)
 
 
+MLP = {"hidden": (400,), "latent_dim": 20, "seed": 0}
+CONV = {"model": "conv", "channels": (32, 64), "hidden": (256,), "latent_dim": 20, "seed": 0}
+#: The image models of the rate-distortion comparison besides the two MLP VAEs (grey images in (n, 1, h, w)).
+LOSSY_MODELS: dict[str, dict] = {
+    "MLP ladder (20+16+8), logistic": {**MLP, "likelihood": "logistic", "ladder": (16, 8)},
+    "conv, logistic": {**CONV, "likelihood": "logistic"},
+    "conv, logistic mixture": {**CONV, "likelihood": "logistic_mixture"},
+    "resnet, logistic": {"model": "resnet", "likelihood": "logistic", "latent_dim": 20, "seed": 0},
+    "hierarchical, logistic mixture": {"model": "hierarchical", "likelihood": "logistic_mixture", "latent_dim": 20,
+                                       "kl_schedule": "linear", "kl_warmup": 2.0, "free_bits": 0.01, "seed": 0},
+}
+
+
+def image_models(train: np.ndarray, test: np.ndarray, epochs: int,
+                 trained: dict[str, tuple[vaekit.VAE, np.ndarray]]) -> dict[str, tuple[vaekit.VAE, np.ndarray]]:
+    """``trained`` and LOSSY_MODELS trained on ``train`` (the ones compression evaluates exactly), each with
+    the held-out images in the layout it takes."""
+    models = dict(trained)
+    for label, params in LOSSY_MODELS.items():
+        arch = params.get("model", "mlp")
+        if label in models:
+            continue
+        if arch not in EXACT_ARCHITECTURES:
+            print(f"{label}: skipped (compression evaluates only the {', '.join(EXACT_ARCHITECTURES)} "
+                  "networks exactly in this vaekit)")
+            continue
+        start = time.perf_counter()
+        grid = arch != "mlp"
+        vae = vaekit.VAE(epochs=epochs, **params).fit(train[:, None] if grid else train)
+        print(f"{label}: trained in {time.perf_counter() - start:.0f} s (best epoch {vae.best_epoch_})")
+        models[label] = (vae, test[:, None] if grid else test)
+    return models
+
+
+def ladder_layers(vae: vaekit.VAE, x: np.ndarray, images: np.ndarray) -> None:
+    """A ladder's rate and PSNR quantising every layer against the top layer only (lower ones at prior means)."""
+    net = _exact_vae(vae)
+    top = sum(net.sizes[:-1])
+    fixed = _fixed_input(vae, vae.preprocessor_.check(as_dataset(x)).x)
+    print(f"\n### Ladder {net.sizes}: which layers a quality quantises ({len(images)} held-out digits; "
+          "coded stream and its settings, no file header)\n")
+    print("| quality | all layers bits/dim | PSNR | top layer only bits/dim | PSNR |")
+    print("|---:|---:|---:|---:|---:|")
+    for quality in LOSSY_QUALITIES:
+        codec = _lossy_codec(vae, net, step_for_quality(quality))
+        codes = codec.quantize(fixed)
+        cells = []
+        for variant in (codes, np.concatenate([np.zeros_like(codes[:, :top]), codes[:, top:]], 1)):
+            words, settings = codec.encode(variant)
+            bits = 32 * len(words) + 8 * len(json.dumps(settings, separators=(",", ":")))
+            decoded = _raw_from_codes(vae, codec, variant, np.dtype(np.uint8)).reshape(images.shape)
+            cells.append(f"{bits / images.size:.4f} | {psnr(decoded, images):.2f}")
+        print(f"| {quality} | {' | '.join(cells)} |")
+
+
 def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np.ndarray, plot: str) -> None:
     """vaekit lossy at several qualities against JPEG and WebP (full, 1/2 and 1/4 size) on 8-bit images."""
     curves: dict[str, list[tuple[float, float, str]]] = {}
@@ -253,6 +337,12 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
     for label, points in curves.items():
         for rate, quality, setting in points:
             print(f"| {label} | {setting} | {rate:.4f} | {quality:.2f} |")
+    print("\nvaekit's models side by side: bits/dim and PSNR (dB) at each quality\n")
+    print(f"| quality | {' | '.join(models)} |")
+    print(f"|---:|{'---:|' * len(models)}")
+    for i, quality in enumerate(LOSSY_QUALITIES):
+        print(f"| {quality} | " + " | ".join(f"{curves[label][i][0]:.4f} / {curves[label][i][1]:.2f}"
+                                           for label in models) + " |")
     print("\nAt matching rates: the best PSNR each classic codec (any size) reaches with no more bits\n")
     print("| vaekit point | bits/dim | PSNR | best JPEG at <= rate | best WebP at <= rate |")
     print("|---|---:|---:|---:|---:|")
@@ -273,6 +363,7 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
     ax.set_xlabel("bits per dimension (whole file, log scale)")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(f"Rate-distortion, {len(images)} held-out MNIST digits (8-bit)")
+    fig.set_size_inches(8, 5.6)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, plot)
@@ -281,29 +372,51 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
 
 def hierarchical(train: np.ndarray, test: np.ndarray, depths: list[int], layer_size: int, epochs: int,
                  latent_bits: int = 12) -> None:
-    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits."""
+    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits: top-down ladders
+    coded with BB-ANS, and (from 2 layers) bottom-up Markov ladders coded in Bit-Swap order."""
     test_bits = fixed_binarization(torch.from_numpy(test / np.float32(255))).numpy()
     code = discrete_code("bernoulli")
     print(f"\n### Hierarchical models: {len(test)} held-out binarised digits, {layer_size} latent units a layer, "
           f"{latent_bits} latent bits\n")
-    print("| layers | file bits/dim | stream bits/dim | -ELBO bits/dim | file / -ELBO | stream / -ELBO "
-          "| BB-ANS initial bits (first / mean) | seed bits in the stream | Bit-Swap order, estimate (first / mean) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| layers | inference: order | file bits/dim | stream bits/dim | -ELBO bits/dim | file / -ELBO "
+          "| stream / -ELBO | initial bits in this order (first / mean) | seed bits in the stream "
+          "| Bit-Swap order, estimate (first / mean) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for depth in depths:
-        vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
-                         ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0).fit(train / np.float32(255))
-        blob = compress(vae, test_bits, latent_bits=latent_bits)
-        assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
-        rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
-        net = ExactLadder(vae.module_) if depth > 1 else ExactVAE(vae.module_)
-        symbols = code.symbols(vae.preprocessor_.transform(test_bits))
-        stream = 32 * len(BitsBackCodec(net, code, latent_bits, default_batch_size(symbols.shape[1])).encode(symbols))
-        stream /= test_bits.size
-        codec = BitsBackCodec(net, code, latent_bits, batch_size=1)
-        bb_ans, bit_swap = codec.initial_bits(symbols[:100])
-        print(f"| {depth} | {rate:.4f} | {stream:.4f} | {target:.4f} | {rate / target:.4f} | {stream / target:.4f} "
-              f"| {bb_ans[0]:.0f} / {bb_ans.mean():.0f} | {32 * len(codec.seed)} "
-              f"| {bit_swap[0]:.0f} / {bit_swap.mean():.0f} |")
+        for inference in ("top-down", "bottom-up") if depth > 1 else ("flat",):
+            vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
+                             ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0,
+                             ladder_inference="bottom-up" if inference == "bottom-up" else "top-down",
+                             ).fit(train / np.float32(255))
+            blob = compress(vae, test_bits, latent_bits=latent_bits)
+            assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
+            rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
+            module = vae.module_
+            net = (ExactVAE(module) if depth == 1 else ExactMarkovLadder(module) if inference == "bottom-up"
+                   else ExactLadder(module))
+            symbols = code.symbols(vae.preprocessor_.transform(test_bits))
+            stream = 32 * len(bits_back_codec(net, code, latent_bits, default_batch_size(symbols.shape[1]))
+                              .encode(symbols)) / test_bits.size
+            codec = bits_back_codec(net, code, latent_bits, batch_size=1)
+            borrowed, bit_swap = codec.initial_bits(symbols[:100])
+            order = {"flat": "flat (BB-ANS = Bit-Swap)", "top-down": "top-down: BB-ANS",
+                     "bottom-up": "bottom-up: Bit-Swap"}[inference]
+            estimate = "measured" if inference == "bottom-up" else f"{bit_swap[0]:.0f} / {bit_swap.mean():.0f}"
+            print(f"| {depth} | {order} | {rate:.4f} | {stream:.4f} | {target:.4f} | {rate / target:.4f} "
+                  f"| {stream / target:.4f} | {borrowed[0]:.0f} / {borrowed.mean():.0f} | {32 * len(codec.seed)} "
+                  f"| {estimate} |")
+
+
+def image_run(run: str, data: str, count: int) -> None:
+    """A trained 8-bit grey image model's lossless rate on the first ``count`` images of ``data``, with the
+    classic codecs on the same images."""
+    vae = vaekit.load(run, device="cpu")
+    x = np.asarray(vaekit.load_dataset(data).x)[:count]
+    if x.dtype != np.uint8 or x.shape[1] != 1:
+        raise SystemExit(f"--image-run is for 8-bit grey images; {data} holds {x.dtype} of shape {x.shape[1:]}")
+    print(f"run: {run} ({vae.config_.model.arch}, {vae.config_.model.likelihood}); data: {data}, the first "
+          f"{len(x)} images; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    lossless_table(f"8-bit images, {run}", vae, x, x[:, 0], binary=False, rounds=1)
 
 
 def colour_patches(size: int = 64, stride: int = 32) -> np.ndarray:
@@ -333,12 +446,22 @@ def main() -> None:
                         help="run only the hierarchical part: 1-4 latent layers, rate and initial bits by depth")
     parser.add_argument("--depths", default="1,2,3,4", help="latent layers of the hierarchical part's models")
     parser.add_argument("--layer-size", type=int, default=16, help="latent units a layer (hierarchical part)")
+    parser.add_argument("--image-run", help="run only a trained 8-bit grey image model (a run folder) on "
+                        "--image-data: lossless rate against -ELBO and the classic codecs")
+    parser.add_argument("--image-data", default="data/mnist/t10k-images-idx3-ubyte.gz",
+                        help="images for --image-run (default: %(default)s)")
+    parser.add_argument("--image-count", type=int, default=1000, help="the first this many images (--image-run)")
+    parser.add_argument("--lossy", action="store_true",
+                        help="run only the rate-distortion part: every exactly evaluable image model, JPEG and WebP")
     args = parser.parse_args()
     for key, value in (FULL if args.full else QUICK).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the whole commands run on as many
+    if args.image_run:
+        image_run(args.image_run, args.image_data, args.image_count)
+        return
 
     data = vaekit.load_dataset(args.data)
     images = np.asarray(data.x)[:, 0]
@@ -349,6 +472,17 @@ def main() -> None:
     train, test = images[order[n_test:]], images[order[:n_test]]
     if args.hierarchical:
         hierarchical(train, test, [int(d) for d in args.depths.split(",")], args.layer_size, args.epochs)
+        return
+    if args.lossy:
+        print(f"data: {args.data}, {len(train)} train / {len(test)} test images of {test.shape[1:]}; "
+              f"{args.epochs} epochs; torch {torch.__version__}")
+        intensities = train / np.float32(255)
+        trained = {"MLP, logistic": (vaekit.VAE(likelihood="logistic", epochs=args.epochs, **MLP).fit(train), test),
+                   "MLP, Bernoulli": (vaekit.VAE(likelihood="bernoulli", binarize="dynamic", epochs=args.epochs,
+                                                 **MLP).fit(intensities), test / np.float32(255))}
+        models = image_models(train, test, args.epochs, trained)
+        rate_distortion(models, test, args.plot)
+        ladder_layers(*models["MLP ladder (20+16+8), logistic"], test)
         return
     patches = colour_patches()
     patch_order = np.random.default_rng(0).permutation(len(patches))
@@ -380,8 +514,11 @@ def main() -> None:
     if args.command_images:
         whole_commands({"binarised digits (MLP)": (binary_vae, test_bits), "8-bit digits (MLP)": (levels_vae, test),
                         "8-bit digits (conv)": (conv_vae, test[:, None])}, args.command_images)
-    rate_distortion({"vaekit lossy (logistic VAE)": (levels_vae, test),
-                     "vaekit lossy (Bernoulli VAE)": (binary_vae, test / np.float32(255))}, test, args.plot)
+    models = image_models(train, test, args.epochs, {"MLP, logistic": (levels_vae, test),
+                                                     "MLP, Bernoulli": (binary_vae, test / np.float32(255)),
+                                                     "conv, logistic": (conv_vae, test[:, None])})
+    rate_distortion(models, test, args.plot)
+    ladder_layers(*models["MLP ladder (20+16+8), logistic"], test)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -14,7 +14,6 @@ from vaekit.compression.bitsback import BitsBackCodec
 from vaekit.compression.entropy_models import discrete_code
 from vaekit.compression.exact_network import ExactLadder, ExactVAE, precision_weighted
 from vaekit.compression.fixedpoint import ONE
-from vaekit.errors import ConfigError
 from vaekit.model import ladder
 
 TINY = {"hidden": (32,), "latent_dim": 4, "epochs": 3, "batch_size": 64}
@@ -91,12 +90,10 @@ def test_ladder_rate_is_close_to_the_negative_elbo(models):
     assert 0.95 * elbo_bits < 8 * len(compress(vae, x)) < 1.15 * elbo_bits + 8 * 200  # + header and seed
 
 
-def test_a_file_from_another_ladder_model_is_refused_and_lossy_needs_one_layer(models):
+def test_a_file_from_another_ladder_model_is_refused(models):
     blob = compress(models["bernoulli"], BINARY[:20])
     with pytest.raises(CompressedFileError, match="compressed with another model"):
         decompress(models["other"], blob)
-    with pytest.raises(ConfigError, match="lossy compression supports VAEs with one latent layer"):
-        compress(models["bernoulli"], BINARY[:20], mode="lossy")
 
 
 def test_cli_compresses_and_restores_with_a_ladder_run(models, tmp_path):

@@ -13,6 +13,14 @@ the smaller file:
 The decoder maps codes back to z = code * Delta and decodes them to the likelihood's mean.
 Both networks run in exact integer arithmetic (:mod:`exact_network`), so the decompressed
 output is identical on every machine.
+
+Models with several stochastic layers (``ExactLadder``) are quantised top-down, every layer
+with the same step: z_top's posterior mean on the grid as above; then each lower layer's
+posterior mean, computed given the *quantised* layer above, standardised by its prior
+p(z_l | z_{l+1}) at that quantised value (its mean and standard deviation) and rounded. The
+decoder decodes the codes, then replays the same top-down walk: z_l = prior mean + code *
+Delta * prior scale. In standardised units every layer's prior is N(0, 1), so the quantised
+prior is the same ``prior`` model, with no side information, and ``fitted`` works unchanged.
 """
 
 from __future__ import annotations
@@ -25,8 +33,8 @@ import numpy as np
 import torch
 
 from vaekit.compression.entropy_models import MEAN_LIKELIHOODS, decoder_mean, normal_bins
-from vaekit.compression.exact_network import ExactVAE
-from vaekit.compression.fixedpoint import FRAC_BITS, ONE, decimal_exp2
+from vaekit.compression.exact_network import ExactLadder, ExactVAE, precision_weighted
+from vaekit.compression.fixedpoint import FRAC_BITS, ONE, SCALE_BITS, decimal_exp2, exp_scale
 from vaekit.errors import ConfigError
 
 QUALITY_MIN, QUALITY_MAX = 1, 100
@@ -53,7 +61,7 @@ def step_for_quality(quality: int) -> int:
 class LossyCodec:
     """Quantised latent codes of a VAE, coded under the quantised prior or a fitted factorised model."""
 
-    def __init__(self, net: ExactVAE, likelihood: str, step: int, normal_prior: bool) -> None:
+    def __init__(self, net: ExactVAE | ExactLadder, likelihood: str, step: int, normal_prior: bool) -> None:
         if step < 1:
             raise ConfigError(f"the quantisation step must be positive, got {step}")
         if likelihood not in MEAN_LIKELIHOODS:
@@ -66,16 +74,54 @@ class LossyCodec:
         self.radius = -(-CODE_RANGE_STD * ONE // step)  # codes lie in [-radius, radius]
 
     # -- latent codes ---------------------------------------------------------------------------
+    def _round(self, value: np.ndarray) -> np.ndarray:
+        """Fixed-point values -> int64 codes round(value / step), clamped to the code range."""
+        return np.clip((2 * value + self.step) // (2 * self.step), -self.radius, self.radius)
+
     def quantize(self, x: torch.Tensor) -> np.ndarray:
-        """Fixed-point inputs ``[n, *shape]`` -> integer codes ``[n, latent_dim]``: round(E[z|x] / step)."""
+        """Fixed-point inputs ``[n, *shape]`` -> integer codes ``[n, latent_dim]``: round(E[z|x] / step)
+        (for a ladder, each layer's standardised mean given the quantised layers above, bottom layer first)."""
+        if isinstance(self.net, ExactLadder):
+            codes = [self._walk(len(batch), self.net.evidence(batch))[0] for batch in x.split(BATCH)]
+            return np.concatenate(codes).astype(np.int32)
         mus = [self.net.encode(batch)[0].numpy().astype(np.int64) for batch in x.split(BATCH)]
-        codes = (2 * np.concatenate(mus) + self.step) // (2 * self.step)
-        return np.clip(codes, -self.radius, self.radius).astype(np.int32)
+        return self._round(np.concatenate(mus)).astype(np.int32)
+
+    def latents(self, codes: np.ndarray) -> torch.Tensor:
+        """Codes -> the quantised latent code (fixed point, float64) the decoder reads."""
+        if isinstance(self.net, ExactLadder):
+            return self._walk(len(codes), None, codes.astype(np.int64))[1]
+        return torch.from_numpy(codes.astype(np.int64) * self.step).double()
+
+    def _walk(self, count: int, evidence: list[tuple[torch.Tensor, torch.Tensor]] | None,
+              codes: np.ndarray | None = None) -> tuple[np.ndarray, torch.Tensor]:
+        """The top-down pass over a ladder's layers, from the data's ``evidence`` (encoding) or from
+        ``codes`` (decoding): each layer's code and its quantised value, the prior p(z_l | z_{l+1})
+        taken at the quantised layer above. Returns the codes and the quantised values, bottom first."""
+        sizes = self.net.sizes
+        given = None if codes is None else np.split(codes, np.cumsum(sizes)[:-1], axis=1)
+        found: list[np.ndarray] = []
+        values: list[torch.Tensor] = []
+        for layer in range(len(sizes) - 1, -1, -1):
+            if values:
+                p_mu, p_logvar = self.net.conditional(layer, values[0])
+            else:  # the top layer: N(0, I)
+                p_mu = p_logvar = torch.zeros(count, sizes[layer], dtype=torch.float64)
+            loc, half_logvar = p_mu.numpy().astype(np.int64), p_logvar.numpy().astype(np.int64) >> 1
+            if given is None:
+                mu = evidence[layer][0] if not values else precision_weighted(*evidence[layer], p_mu, p_logvar)[0]
+                code = self._round(((mu.numpy().astype(np.int64) - loc) * exp_scale()(-half_logvar)) >> SCALE_BITS)
+            else:
+                code = given[layer]
+            value = loc + ((code * self.step * exp_scale()(half_logvar)) >> SCALE_BITS)
+            found.insert(0, code)
+            values.insert(0, torch.from_numpy(value).double())
+        return np.concatenate(found, axis=1), torch.cat(values, dim=-1)
 
     def reconstruct(self, codes: np.ndarray) -> np.ndarray:
-        """Codes -> the decoder's mean at z = code * step, in model units ``[n, *shape]`` (float64)."""
-        z = torch.from_numpy(codes.astype(np.int64) * self.step).double()
-        return np.concatenate([decoder_mean(self.likelihood, self.net.decode(b)) for b in z.split(BATCH)])
+        """Codes -> the decoder's mean at the quantised code, in model units ``[n, *shape]`` (float64)."""
+        return np.concatenate([decoder_mean(self.likelihood, self.net.decode(self.latents(codes[i: i + BATCH])))
+                               for i in range(0, len(codes), BATCH)])
 
     # -- entropy models ---------------------------------------------------------------------------
     def _inner_edges(self) -> np.ndarray:
@@ -116,16 +162,11 @@ class LossyCodec:
         return coder.get_compressed()
 
     def encode(self, codes: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Codes -> (the coder's words, the entropy model's settings to store), whichever model is smaller."""
-        fitted = self.fit(codes)
-        best = (self._encode_with(codes, fitted), fitted)
-        if self.normal_prior:
-            prior = {"entropy_model": "prior"}
-            words = self._encode_with(codes, prior)
-            side_bytes = len(json.dumps(fitted, separators=(",", ":")))  # the fitted numbers, in the file
-            if 4 * len(words) <= 4 * len(best[0]) + side_bytes:
-                best = (words, prior)
-        return best
+        """Codes -> (the coder's words, the entropy model's settings to store), whichever makes the smaller chunk
+        (the words and the settings, both stored in the file)."""
+        candidates = ([{"entropy_model": "prior"}] if self.normal_prior else []) + [self.fit(codes)]
+        coded = [(self._encode_with(codes, settings), settings) for settings in candidates]
+        return min(coded, key=lambda c: 4 * len(c[0]) + len(json.dumps(c[1], separators=(",", ":"))))
 
     def decode(self, words: np.ndarray, settings: dict, count: int) -> np.ndarray:
         """The coder's words and stored settings -> codes ``[count, latent_dim]``."""
