@@ -13,6 +13,7 @@ from vaekit import VAE, VAEImputer
 from vaekit.cli import main
 from vaekit.config.configs import OPTIONS
 from vaekit.data import from_array
+from vaekit.data.amputation import ampute
 from vaekit.missing_data import selftune
 from vaekit.missing_data.selftune import Holdout
 
@@ -65,6 +66,16 @@ def test_the_holdout_hides_only_observed_cells_and_leaves_the_input_alone(truth)
     np.testing.assert_array_equal(seen, ~missing & ~holdout.hidden)
     assert seen.any(axis=0).all() and seen.any(axis=1).all()
     assert not np.array_equal(holdout.hidden, Holdout.of(from_array(x, allow_missing=True), 0.3, seed=2).hidden)
+
+
+def test_the_holdout_hides_cells_of_a_table_amputed_with_the_same_seed():
+    """ampute's MCAR mask and the holdout once drew from the same stream: the holdout picked cells already
+    missing, hid none, and self-tuning silently kept the configuration."""
+    x = np.random.default_rng(5).normal(size=(200, 6))
+    for seed in (0, 1):
+        holey = np.where(ampute(x, "mcar", 0.5, seed, keep_one_per_row=True), np.nan, x)
+        holdout = Holdout.of(from_array(holey, allow_missing=True), seed=seed)
+        assert 0.1 < holdout.hidden.sum() / (~np.isnan(holey)).sum() < 0.3
 
 
 def test_a_seeded_run_repeats_exactly(truth):
@@ -121,3 +132,21 @@ def test_the_command_line_refuses_self_tuning_where_it_cannot_apply(tmp_path, ca
     assert main(["train", "digits", "--self-tune", "yes", "--quiet", "--out", str(out)]) == 1
     assert capsys.readouterr().err.startswith("vaekit: error: --self-tune chooses the widths on a table")
     assert not out.exists()
+
+
+def test_a_candidate_replaces_the_configuration_only_when_clearly_better():
+    rng = np.random.default_rng(0)
+    baseline = rng.exponential(size=400)
+    assert selftune.clearly_better(baseline * 0.8, baseline)  # better on every cell
+    noise = baseline + rng.normal(scale=0.5, size=400)
+    assert not selftune.clearly_better(noise - noise.mean() + baseline.mean() - 1e-3, baseline)  # a hair lower mean
+    assert not selftune.clearly_better(baseline * 1.1, baseline)
+
+
+def test_with_no_candidate_clearly_better_the_configuration_is_kept(truth, monkeypatch):
+    values, missing = truth
+    x = np.where(missing, np.nan, values)
+    monkeypatch.setattr(selftune, "MARGIN_SE", 1e9)
+    tuned = VAEImputer(**TINY).fit(x)
+    assert tuned.selected_candidate_ == {"hidden": TINY["hidden"]}
+    assert min(c["error"] for c in tuned.candidate_scores_) < max(c["error"] for c in tuned.candidate_scores_)
