@@ -31,12 +31,14 @@ against quantising the top layer only (lower layers at their prior means).
 ``--lossy`` runs only the rate-distortion part (trains only its models; no timing).
 
 ``--hierarchical`` runs, instead, the hierarchical part: Bernoulli VAEs with 1 to 4
-stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer) on
-the binarised digits, each reporting its lossless file's bits/dim (and the coded stream's
-alone: no header, metadata or index) against its -ELBO and
-the initial bits by depth: what BB-ANS, the order vaekit codes ladder models in, must
-borrow before the first push (every layer's posterior pop), the seed the file pays for
-them, and what Bit-Swap's interleaved order would need with the same per-layer costs (an
+stochastic layers (one flat VAE, then ladder VAEs with ``--layer-size`` units a layer, each
+depth twice: top-down inference, coded with BB-ANS, and bottom-up Markov inference,
+``ladder_inference="bottom-up"``, coded in Bit-Swap order) on the binarised digits, each
+reporting its lossless file's bits/dim (and the coded stream's alone: no header, metadata
+or index) against its -ELBO and the initial bits by depth: what the model's coding order
+borrows before the stack is paid back (measured: each example coded alone, the most the
+stack falls below its start), the seed the file pays for them, and, for the top-down
+ladders, what Bit-Swap's interleaved order would need with the same per-layer costs (an
 estimate: Bit-Swap needs a bottom-up posterior, which the ladder's top-down one is not).
 
     python benchmarks/compression.py            # quick: 10 epochs, 3 rounds, 2,000-image commands (~4 min)
@@ -44,6 +46,13 @@ estimate: Bit-Swap needs a bottom-up posterior, which the ladder's top-down one 
     python benchmarks/compression.py --epochs 2 --rounds 1 --command-images 0   # a smoke run
     python benchmarks/compression.py --hierarchical        # 1-4 layers, 1,000 held-out digits
     python benchmarks/compression.py --lossy --epochs 5    # rate-distortion of every image model
+
+``--image-run RUN`` runs, instead, a trained 8-bit grey image model (a ``vaekit train`` run folder, such
+as ``--preset image``'s) on the first ``--image-count`` images of ``--image-data`` (the MNIST test set):
+its lossless file's bits/dim, the coded stream's alone, and its -ELBO beside the classic codecs on the
+same images: rates (its speed columns are one run each on a shared machine, not timings).
+
+    python benchmarks/compression.py --image-run data/runs/preset   # the first 1,000 MNIST test digits
 """
 
 from __future__ import annotations
@@ -72,10 +81,11 @@ from sklearn.datasets import load_sample_images
 
 import vaekit
 from vaekit.compression import compress, decompress
-from vaekit.compression.bitsback import BitsBackCodec, default_batch_size
+from vaekit.compression.bitsback import bits_back_codec, default_batch_size
 from vaekit.compression.codec import _exact_vae, _fixed_input, _lossy_codec, _raw_from_codes
+from vaekit.compression.container import ContainerReader
 from vaekit.compression.entropy_models import discrete_code
-from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactVAE
+from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactMarkovLadder, ExactVAE
 from vaekit.compression.lossy import step_for_quality
 from vaekit.data.preprocessing import fixed_binarization
 from vaekit.estimator import as_dataset
@@ -154,6 +164,12 @@ def negative_elbo_bits_per_dim(vae: vaekit.VAE, x: np.ndarray) -> float:
     return -elbo / (x[0].size * math.log(2))
 
 
+def stream_bits(blob: bytes) -> int:
+    """Bits of a ``.vkz`` file's coded streams alone: no header, metadata, index or checksums."""
+    reader = ContainerReader(io.BytesIO(blob), "the file")
+    return sum(32 * len(reader.chunk(k)[1]) for k in range(len(reader.chunks)))
+
+
 def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray, binary: bool,
                    rounds: int) -> None:
     """One table: vaekit lossless and -ELBO against the classic codecs on the same images, rate and speed."""
@@ -180,8 +196,10 @@ def lossless_table(name: str, vae: vaekit.VAE, x: np.ndarray, images: np.ndarray
         rows.append((label, 8 * len(coded) / dims, t_e, t_d))
     n = len(images)
     print(f"\n### {name}: {n} held-out images of {images.shape[1:]}\n")
+    stream = stream_bits(blob) / dims
     print(f"vaekit -ELBO: {target:.4f} bits/dim; lossless file / -ELBO = {rows[0][1] / target:.4f}"
-          f" ({100 * (rows[0][1] / target - 1):+.2f} %)")
+          f" ({100 * (rows[0][1] / target - 1):+.2f} %); coded stream alone {stream:.4f} bits/dim, "
+          f"stream / -ELBO = {stream / target:.4f}")
     if not features.check("webp"):
         print("WebP: not available in this Pillow build (PIL.features.check('webp') is False)")
     print("\n| codec | bits/dim | vs vaekit | encode images/s | decode images/s |")
@@ -354,29 +372,51 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
 
 def hierarchical(train: np.ndarray, test: np.ndarray, depths: list[int], layer_size: int, epochs: int,
                  latent_bits: int = 12) -> None:
-    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits."""
+    """Bits/dim, rate / -ELBO and initial bits by depth, Bernoulli VAEs on binarised digits: top-down ladders
+    coded with BB-ANS, and (from 2 layers) bottom-up Markov ladders coded in Bit-Swap order."""
     test_bits = fixed_binarization(torch.from_numpy(test / np.float32(255))).numpy()
     code = discrete_code("bernoulli")
     print(f"\n### Hierarchical models: {len(test)} held-out binarised digits, {layer_size} latent units a layer, "
           f"{latent_bits} latent bits\n")
-    print("| layers | file bits/dim | stream bits/dim | -ELBO bits/dim | file / -ELBO | stream / -ELBO "
-          "| BB-ANS initial bits (first / mean) | seed bits in the stream | Bit-Swap order, estimate (first / mean) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| layers | inference: order | file bits/dim | stream bits/dim | -ELBO bits/dim | file / -ELBO "
+          "| stream / -ELBO | initial bits in this order (first / mean) | seed bits in the stream "
+          "| Bit-Swap order, estimate (first / mean) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for depth in depths:
-        vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
-                         ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0).fit(train / np.float32(255))
-        blob = compress(vae, test_bits, latent_bits=latent_bits)
-        assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
-        rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
-        net = ExactLadder(vae.module_) if depth > 1 else ExactVAE(vae.module_)
-        symbols = code.symbols(vae.preprocessor_.transform(test_bits))
-        stream = 32 * len(BitsBackCodec(net, code, latent_bits, default_batch_size(symbols.shape[1])).encode(symbols))
-        stream /= test_bits.size
-        codec = BitsBackCodec(net, code, latent_bits, batch_size=1)
-        bb_ans, bit_swap = codec.initial_bits(symbols[:100])
-        print(f"| {depth} | {rate:.4f} | {stream:.4f} | {target:.4f} | {rate / target:.4f} | {stream / target:.4f} "
-              f"| {bb_ans[0]:.0f} / {bb_ans.mean():.0f} | {32 * len(codec.seed)} "
-              f"| {bit_swap[0]:.0f} / {bit_swap.mean():.0f} |")
+        for inference in ("top-down", "bottom-up") if depth > 1 else ("flat",):
+            vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", hidden=(400,), latent_dim=layer_size,
+                             ladder=(layer_size,) * (depth - 1), epochs=epochs, seed=0,
+                             ladder_inference="bottom-up" if inference == "bottom-up" else "top-down",
+                             ).fit(train / np.float32(255))
+            blob = compress(vae, test_bits, latent_bits=latent_bits)
+            assert decompress(vae, blob).array.tobytes() == test_bits.tobytes(), "ladder round trip failed"
+            rate, target = 8 * len(blob) / test_bits.size, negative_elbo_bits_per_dim(vae, test_bits)
+            module = vae.module_
+            net = (ExactVAE(module) if depth == 1 else ExactMarkovLadder(module) if inference == "bottom-up"
+                   else ExactLadder(module))
+            symbols = code.symbols(vae.preprocessor_.transform(test_bits))
+            stream = 32 * len(bits_back_codec(net, code, latent_bits, default_batch_size(symbols.shape[1]))
+                              .encode(symbols)) / test_bits.size
+            codec = bits_back_codec(net, code, latent_bits, batch_size=1)
+            borrowed, bit_swap = codec.initial_bits(symbols[:100])
+            order = {"flat": "flat (BB-ANS = Bit-Swap)", "top-down": "top-down: BB-ANS",
+                     "bottom-up": "bottom-up: Bit-Swap"}[inference]
+            estimate = "measured" if inference == "bottom-up" else f"{bit_swap[0]:.0f} / {bit_swap.mean():.0f}"
+            print(f"| {depth} | {order} | {rate:.4f} | {stream:.4f} | {target:.4f} | {rate / target:.4f} "
+                  f"| {stream / target:.4f} | {borrowed[0]:.0f} / {borrowed.mean():.0f} | {32 * len(codec.seed)} "
+                  f"| {estimate} |")
+
+
+def image_run(run: str, data: str, count: int) -> None:
+    """A trained 8-bit grey image model's lossless rate on the first ``count`` images of ``data``, with the
+    classic codecs on the same images."""
+    vae = vaekit.load(run, device="cpu")
+    x = np.asarray(vaekit.load_dataset(data).x)[:count]
+    if x.dtype != np.uint8 or x.shape[1] != 1:
+        raise SystemExit(f"--image-run is for 8-bit grey images; {data} holds {x.dtype} of shape {x.shape[1:]}")
+    print(f"run: {run} ({vae.config_.model.arch}, {vae.config_.model.likelihood}); data: {data}, the first "
+          f"{len(x)} images; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    lossless_table(f"8-bit images, {run}", vae, x, x[:, 0], binary=False, rounds=1)
 
 
 def colour_patches(size: int = 64, stride: int = 32) -> np.ndarray:
@@ -406,6 +446,11 @@ def main() -> None:
                         help="run only the hierarchical part: 1-4 latent layers, rate and initial bits by depth")
     parser.add_argument("--depths", default="1,2,3,4", help="latent layers of the hierarchical part's models")
     parser.add_argument("--layer-size", type=int, default=16, help="latent units a layer (hierarchical part)")
+    parser.add_argument("--image-run", help="run only a trained 8-bit grey image model (a run folder) on "
+                        "--image-data: lossless rate against -ELBO and the classic codecs")
+    parser.add_argument("--image-data", default="data/mnist/t10k-images-idx3-ubyte.gz",
+                        help="images for --image-run (default: %(default)s)")
+    parser.add_argument("--image-count", type=int, default=1000, help="the first this many images (--image-run)")
     parser.add_argument("--lossy", action="store_true",
                         help="run only the rate-distortion part: every exactly evaluable image model, JPEG and WebP")
     args = parser.parse_args()
@@ -414,6 +459,9 @@ def main() -> None:
             setattr(args, key, value)
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the whole commands run on as many
+    if args.image_run:
+        image_run(args.image_run, args.image_data, args.image_count)
+        return
 
     data = vaekit.load_dataset(args.data)
     images = np.asarray(data.x)[:, 0]

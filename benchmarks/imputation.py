@@ -30,6 +30,7 @@ the library versions and any method that could not run).
     OMP_NUM_THREADS=1 python benchmarks/imputation.py                       # everything: hours on 2 cores
     python benchmarks/imputation.py --tables wine fair --mechanisms mcar50 --seeds 2
     python benchmarks/imputation.py --quick --tables wine penguins         # smoke run: numbers not for reporting
+    python benchmarks/imputation.py --merge a.json b.json --out all        # runs made apart, as one table
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def unavailable_methods(methods: list[str]) -> dict[str, str]:
     return {}
 
 
-def run(tables: list[str], mechanisms: list[str], seeds: int, methods: list[str], max_rows: int) -> dict:
+def run(tables: list[str], mechanisms: list[str], seeds: range, methods: list[str], max_rows: int) -> dict:
     """Every (table, mechanism, seed, method) score and time, plus the methods that failed or could not run."""
     skipped = unavailable_methods(methods)
     if skipped:
@@ -197,7 +198,7 @@ def run(tables: list[str], mechanisms: list[str], seeds: int, methods: list[str]
                          "categorical": [names[j] for j in categorical], "description": describe(table)}
         for name in mechanisms:
             mechanism, rate = MECHANISMS[name]
-            for seed in range(seeds):
+            for seed in seeds:
                 mask = ampute(truth, mechanism, rate, seed, keep_one_per_row=True)
                 seen, scaled_truth = observed_standardised(np.where(mask, np.nan, truth), truth, categorical)
                 line = []
@@ -230,10 +231,24 @@ def _cell(values: list[float], best: bool, digits: int = 3) -> str:
     return (f"**{mean}**" if best else mean) + (f" ± {np.std(values):.{digits}f}" if len(values) > 1 else "")
 
 
-def markdown(report: dict, seeds: int) -> str:
+def merged(reports: list[dict]) -> dict:
+    """Several runs' reports as one (e.g. anchors and vaekit run apart, or seeds run in turn); a later report's
+    score of the same (table, mask, seed, method) replaces an earlier one's."""
+    rows = {(r["table"], r["mask"], r["seed"], r["method"]): r for report in reports for r in report["results"]}
+    used = {r["method"] for r in rows.values()}
+    return {"tables": {k: v for report in reports for k, v in report["tables"].items()},
+            "results": list(rows.values()),
+            "failures": [f for report in reports for f in report["failures"]],
+            "not_run": {m: why for report in reports for m, why in report["not_run"].items() if m not in used},
+            "methods": [m for m in METHODS if m in used],
+            "command": " + ".join(report["command"] for report in reports)}
+
+
+def markdown(report: dict) -> str:
     """RMSE and accuracy tables (table x mask rows, method columns) and the fit time per method."""
     methods, rows = report["methods"], report["results"]
     groups = list(dict.fromkeys((r["table"], r["mask"]) for r in rows))
+    seeds = len({r["seed"] for r in rows})
     parts = []
     for metric, title, better in (("rmse", "RMSE on the hidden numeric cells (standardised; lower is better)", min),
                                   ("accuracy", "Accuracy on the hidden categorical cells (higher is better)", max)):
@@ -294,6 +309,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mechanisms", nargs="+", choices=list(MECHANISMS), default=list(MECHANISMS),
                         help="masks to draw: mechanism and missing rate")
     parser.add_argument("--seeds", type=int, default=3, help="masks (and model seeds) per table and mechanism")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the seeds are FIRST_SEED .. FIRST_SEED + SEEDS - 1 (to add seeds to an earlier run)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="run nothing: combine earlier runs' STEM.json files into one STEM.md and STEM.json")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: 1 seed, mcar50 only, at most {QUICK_ROWS} rows per table")
@@ -304,12 +323,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--seeds must be at least 1")
     if args.quick:
         args.seeds, args.mechanisms = 1, ["mcar50"]
-    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # IterativeImputer's max_iter notice
-    report = run(args.tables, args.mechanisms, args.seeds, args.methods, QUICK_ROWS if args.quick else MAX_ROWS)
-    report["command"] = "python benchmarks/imputation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/imputation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.merge:
+        report = merged([json.loads(path.read_text()) for path in args.merge])
+        report["command"] = f"{command}  (of: {report['command']})"
+    else:
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)  # IterativeImputer's max_iter notice
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        report = run(args.tables, args.mechanisms, seeds, args.methods, QUICK_ROWS if args.quick else MAX_ROWS)
+        report["command"] = command
+        report["quick"] = args.quick
     report["versions"] = {p: version(p) for p in ("vaekit", "torch", "scikit-learn", "numpy", "pandas")}
-    report["quick"] = args.quick
-    text = markdown(report, args.seeds)
+    text = markdown(report)
     out = Path(args.out)
     write_text(out.with_name(out.name + ".md"), text)
     write_text(out.with_name(out.name + ".json"), json.dumps(report, indent=1) + "\n")

@@ -9,11 +9,13 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 import vaekit
 from vaekit.cli import main
+from vaekit.estimator import as_dataset
 from vaekit.explorer import ExplorerServer, LatentExplorer
 from vaekit.explorer.api import MAX_ITEMS, body_cap
 from vaekit.explorer.projection import MapProjection
@@ -151,6 +153,23 @@ def test_tables_show_rows_and_colour_by_columns(table_server):
     far = (explorer.data.x[1] * 1e6).tolist()
     status, answer = post(table_server, "encode", {"values": far})
     assert status == 422 and "standard deviations" in answer["error"]
+
+
+def test_text_and_boolean_columns_show_their_own_values_not_codes():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.normal(size=60), "colour": rng.choice(["red", "green", "blue"], 60),
+                          "ripe": rng.random(60) > 0.5})
+    vae = vaekit.VAE(hidden=(8,), latent_dim=2, epochs=1).fit(frame)
+    frame.loc[3, "colour"] = None  # a run trained with missing cells shows them too
+    explorer = LatentExplorer(vae, as_dataset(frame, allow_missing=True), max_points=60)
+    fields = explorer.info()["colour_by"]
+    assert fields["size"]["type"] == "number"
+    assert fields["colour"]["type"] == "category" and fields["colour"]["values"][:3] == list(frame["colour"][:3])
+    assert fields["colour"]["values"][3] == "missing" and set(fields["ripe"]["values"]) == {"True", "False"}
+    shown = explorer.example(0)
+    assert shown["example"][1:] == [frame["colour"][0], bool(frame["ripe"][0])]
+    assert shown["reconstruction"][1] in {"red", "green", "blue"} and isinstance(shown["reconstruction"][2], bool)
+    assert json.dumps(explorer.decode(np.zeros((2, 2))))  # plain JSON all the way
 
 
 def test_map_projection_inverts_pca_exactly_and_nonlinear_maps_at_the_data():

@@ -57,7 +57,7 @@ from vaekit.compression.entropy_models import (
     encode_symbols,
     latent_buckets,
 )
-from vaekit.compression.exact_network import ExactLadder, ExactVAE, precision_weighted, table_of
+from vaekit.compression.exact_network import ExactLadder, ExactMarkovLadder, ExactVAE, precision_weighted, table_of
 from vaekit.compression.fixedpoint import FRAC_BITS, SCALE_BITS, exp_scale
 
 #: Batch sizes (the most examples coded in one chunk) a file may record.
@@ -254,6 +254,19 @@ class BitsBackCodec:
             bit_swap[i] = deficit
         return bb_ans, bit_swap
 
+    def _encode_chunk(self, coder: constriction.stream.stack.AnsCoder, x: np.ndarray) -> None:
+        """Code a chunk's symbols ``[count, entries]``: pop the latents, push x, push the latents under the prior."""
+        z, code = self.latents.pop(coder, self._input(x))
+        encode_symbols(coder, x.ravel(), self._likelihood(code))
+        coder.encode_reverse(self.buckets.to_prior_symbols(z), self.buckets.prior)
+
+    def _decode_chunk(self, coder: constriction.stream.stack.AnsCoder, count: int, entries: int) -> np.ndarray:
+        """The inverse of ``_encode_chunk``: a chunk's symbols ``[count, entries]``, the borrowed bits returned."""
+        z = self.buckets.from_prior_symbols(coder.decode(self.buckets.prior, count * self.net.latent_dim))
+        x = decode_symbols(coder, self._likelihood(self.latents.code(z, count))).reshape(count, entries)
+        self.latents.push(coder, self._input(x), z)
+        return x
+
     def _sizes(self, stop: int) -> constriction.stream.model.Uniform | None:
         """The model of the size - 1 of the chunk that ends at example ``stop``; None if it can only be 1."""
         sizes = min(self.batch_size, stop)
@@ -262,15 +275,11 @@ class BitsBackCodec:
     def encode(self, symbols: np.ndarray, progress: bool = False) -> np.ndarray:
         """int32 symbols ``[n, entries]`` -> the stream's 32-bit words."""
         coder = constriction.stream.stack.AnsCoder(self.seed.copy())
-        buckets = self.buckets
         start = 0
         with tqdm(total=len(symbols), desc="compressing", unit="item", disable=not progress) as bar:
             while start < len(symbols):
                 stop = min(len(symbols), start + self.batch_size, start + max(1, coder.num_bits() // self.pop_budget))
-                x = symbols[start:stop]
-                z, code = self.latents.pop(coder, self._input(x))
-                encode_symbols(coder, x.ravel(), self._likelihood(code))
-                coder.encode_reverse(buckets.to_prior_symbols(z), buckets.prior)
+                self._encode_chunk(coder, symbols[start:stop])
                 if sizes := self._sizes(stop):
                     coder.encode_reverse(stop - start - 1, sizes)
                 bar.update(stop - start)
@@ -281,7 +290,6 @@ class BitsBackCodec:
                progress: bool = False) -> np.ndarray:
         """The stream's words -> int32 symbols ``[count, entries]``, checking the stream ends on the seed."""
         coder = constriction.stream.stack.AnsCoder(words)
-        buckets = self.buckets
         out = np.empty((count, entries), dtype=np.int32)
         stop = count
         try:
@@ -289,11 +297,7 @@ class BitsBackCodec:
                 while stop > 0:
                     sizes = self._sizes(stop)
                     start = stop - 1 - (int(coder.decode(sizes)) if sizes else 0)
-                    z = buckets.from_prior_symbols(coder.decode(buckets.prior, (stop - start) * self.net.latent_dim))
-                    x = decode_symbols(coder, self._likelihood(self.latents.code(z, stop - start)))
-                    x = x.reshape(stop - start, entries)
-                    self.latents.push(coder, self._input(x), z)
-                    out[start:stop] = x
+                    out[start:stop] = self._decode_chunk(coder, stop - start, entries)
                     bar.update(stop - start)
                     stop = start
             rest = coder.get_compressed()
@@ -304,3 +308,100 @@ class BitsBackCodec:
                                       "or was written by an incompatible coder)")
         return out
 
+
+
+class BitSwapCodec(BitsBackCodec):
+    """Bits-back coding of a ladder with bottom-up Markov inference in Bit-Swap order (Kingma et al., 2019).
+
+    For a chunk x, with the coder as a stack: pop z_1 from q(z_1 | x), push x under p(x | z_1);
+    then for each layer l above, pop z_l from q(z_l | z_{l-1}) and push z_{l-1} under
+    p(z_{l-1} | z_l); last, push z_L under N(0, I). Every pop after the first is paid for by
+    the push before it, so the bits a stream must hold before its first chunk (the seed, and
+    what an exhausted stack would lose) stay about those of two layers at any depth, where
+    BB-ANS (:class:`LadderLatents`) borrows every layer's. Decoding runs it backwards.
+
+    Every layer is discretised into the same buckets, those of equal mass under N(0, 1), and
+    each conditional (q's and p's) is a Gaussian over them. Buckets defined by each layer's
+    conditional prior, as :class:`LadderLatents` uses, are impossible here: the encoder pops
+    z_1 before z_2, on which p(z_1 | z_2) depends, exists. A fixed grid is what the Bit-Swap
+    paper uses too; it costs little as long as the model's conditionals stay wider than the
+    buckets where their mass lies (4,096 buckets at 12 latent bits: about 0.0006 wide at 0).
+    """
+
+    net: ExactMarkovLadder
+
+    def __init__(self, net: ExactMarkovLadder, code: DiscreteCode, latent_bits: int, batch_size: int) -> None:
+        super().__init__(net, code, latent_bits, batch_size)
+        # The most the schedule is short of, on average, per example: z_1's pop, and then at most one
+        # layer's pop ahead of the pushes (each push of z_{l-1} returns about what its pop took).
+        above = max(net.sizes[1:], default=0)
+        self.pop_budget = (net.sizes[0] + above) * latent_bits
+        self.seed = initial_words(2 + -(-self.pop_budget // 32))
+
+    def _cdf(self, params: tuple[Tensor, Tensor]) -> SymbolCdf:
+        """A Gaussian (fixed-point mean and log-variance) over every dimension's buckets."""
+        return self.buckets.posterior_cdf(*params)
+
+    def _value(self, buckets: np.ndarray, count: int) -> Tensor:
+        """A layer's code (fixed point) from its buckets: each bucket's prior median."""
+        return self.buckets.centres[torch.from_numpy(buckets)].view(count, -1)
+
+    def _encode_chunk(self, coder: constriction.stream.stack.AnsCoder, x: np.ndarray,
+                      trace: list[int] | None = None) -> None:
+        """Code a chunk's symbols ``[count, entries]`` in Bit-Swap order; ``trace``, if given, receives
+        the stack's size in bits after each pop and push."""
+        count, net = len(x), self.net
+
+        def note() -> None:
+            if trace is not None:
+                trace.append(coder.num_valid_bits())
+
+        below = decode_symbols(coder, self._cdf(net.posterior(0, self._input(x))))
+        note()
+        code = self._value(below, count)
+        encode_symbols(coder, x.ravel(), self._likelihood(code))
+        note()
+        for layer in range(1, len(net.sizes)):
+            z = decode_symbols(coder, self._cdf(net.posterior(layer, code)))
+            note()
+            code = self._value(z, count)
+            encode_symbols(coder, below, self._cdf(net.conditional(layer - 1, code)))
+            note()
+            below = z
+        coder.encode_reverse(self.buckets.to_prior_symbols(below), self.buckets.prior)
+        note()
+
+    def _decode_chunk(self, coder: constriction.stream.stack.AnsCoder, count: int, entries: int) -> np.ndarray:
+        """The inverse of ``_encode_chunk``: top layer down, each layer's bits returned once the one below is known."""
+        net, top = self.net, len(self.net.sizes) - 1
+        z = self.buckets.from_prior_symbols(coder.decode(self.buckets.prior, count * net.sizes[top]))
+        for layer in range(top, 0, -1):
+            below = decode_symbols(coder, self._cdf(net.conditional(layer - 1, self._value(z, count))))
+            encode_symbols(coder, z, self._cdf(net.posterior(layer, self._value(below, count))))
+            z = below
+        x = decode_symbols(coder, self._likelihood(self._value(z, count))).reshape(count, entries)
+        encode_symbols(coder, z, self._cdf(net.posterior(0, self._input(x))))
+        return x
+
+    def initial_bits(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bits a stream must hold before coding each example alone, in this codec's (Bit-Swap) order.
+
+        Each example is coded on its own stack, deep enough that no pop runs dry; the most the
+        stack falls below its start along the schedule is what it borrows. Returned twice, as
+        the base class returns its own order's and Bit-Swap's: here they are the same, measured.
+        """
+        deep = initial_words(2 + 4 * self.net.latent_dim * self.latent_bits // 32)
+        borrowed = np.empty(len(symbols))
+        for i, x in enumerate(symbols):
+            coder = constriction.stream.stack.AnsCoder(deep.copy())
+            trace = [coder.num_valid_bits()]
+            self._encode_chunk(coder, x[None], trace)
+            borrowed[i] = trace[0] - min(trace)
+        return borrowed, borrowed
+
+
+def bits_back_codec(net: ExactVAE | ExactLadder | ExactMarkovLadder, code: DiscreteCode, latent_bits: int,
+                    batch_size: int) -> BitsBackCodec:
+    """The lossless codec for a model: Bit-Swap where the inference is a bottom-up Markov chain, else BB-ANS."""
+    codec = BitSwapCodec if isinstance(net, ExactMarkovLadder) else BitsBackCodec
+    return codec(net, code, latent_bits, batch_size)

@@ -24,10 +24,10 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from vaekit.compression.bitsback import BATCH_RANGE, BitsBackCodec, default_batch_size
+from vaekit.compression.bitsback import BATCH_RANGE, bits_back_codec, default_batch_size
 from vaekit.compression.container import CompressedFileError, ContainerReader, ContainerWriter, model_fingerprint
-from vaekit.compression.entropy_models import MEAN_LIKELIHOODS, DiscreteCode, discrete_code
-from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactVAE
+from vaekit.compression.entropy_models import DISCRETE_CODES, MEAN_LIKELIHOODS, DiscreteCode, discrete_code
+from vaekit.compression.exact_network import EXACT_ARCHITECTURES, ExactLadder, ExactMarkovLadder, ExactVAE
 from vaekit.compression.fixedpoint import to_fixed
 from vaekit.compression.lossy import QUALITY_MAX, QUALITY_MIN, LossyCodec, step_for_quality
 from vaekit.config.presets import CHUNK_SIZE
@@ -35,7 +35,8 @@ from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.estimator import VAE, DataLike, as_dataset
 from vaekit.io import atomic
-from vaekit.model.ladder import LadderVAEModule
+from vaekit.model.ladder import TopDownVAE
+from vaekit.model.markov_ladder import MarkovLadderVAEModule
 
 MODES = ("lossless", "lossy")
 LATENT_BITS_RANGE = (4, 16)
@@ -67,20 +68,28 @@ def fingerprint(vae: VAE) -> bytes:
     return model_fingerprint(vae.module_, vae.config_.model, vae.preprocessor_.to_dict())
 
 
-def _exact_vae(vae: VAE) -> ExactVAE | ExactLadder:
+def _exact_vae(vae: VAE) -> ExactVAE | ExactLadder | ExactMarkovLadder:
     check_is_fitted(vae, "module_")
     model = vae.config_.model
     custom = [role for role in ("encoder", "decoder") if getattr(model, role) is not None]
     if custom:
         raise ConfigError(f"compression cannot use a custom {' or '.join(custom)}: its exact integer network "
-                          f"evaluates only the layer types of vaekit's own {' and '.join(EXACT_ARCHITECTURES)} models")
+                          f"evaluates only the layer types of vaekit's own {', '.join(EXACT_ARCHITECTURES)} models")
     if model.arch not in EXACT_ARCHITECTURES:
-        raise ConfigError(f"compression supports the {' and '.join(EXACT_ARCHITECTURES)} models (networks it can "
+        raise ConfigError(f"compression supports the {', '.join(EXACT_ARCHITECTURES)} models (networks it can "
                           f"evaluate in exact integer arithmetic); this model is {model.arch}")
-    if model.likelihood not in MEAN_LIKELIHOODS:
-        raise ConfigError(f"compression supports the {', '.join(MEAN_LIKELIHOODS)} likelihoods; this model's "
+    supported = dict.fromkeys([*MEAN_LIKELIHOODS, *DISCRETE_CODES])
+    if model.likelihood not in supported:
+        raise ConfigError(f"compression supports the {', '.join(supported)} likelihoods; this model's "
                           f"is {model.likelihood}")
-    return ExactLadder(vae.module_) if isinstance(vae.module_, LadderVAEModule) else ExactVAE(vae.module_)
+    if isinstance(vae.module_, MarkovLadderVAEModule):
+        return ExactMarkovLadder(vae.module_)
+    return ExactLadder(vae.module_) if isinstance(vae.module_, TopDownVAE) else ExactVAE(vae.module_)
+
+
+def _discrete_code(vae: VAE) -> DiscreteCode:
+    model = vae.config_.model
+    return discrete_code(model.likelihood, model.input_shape[0], model.mixture_components)
 
 
 def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -91,7 +100,10 @@ def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _lossy_codec(vae: VAE, net: ExactVAE | ExactLadder, step: int) -> LossyCodec:
+def _lossy_codec(vae: VAE, net: ExactVAE | ExactLadder | ExactMarkovLadder, step: int) -> LossyCodec:
+    if isinstance(net, ExactMarkovLadder):
+        raise ConfigError("lossy compression quantises top-down ladders and one-layer VAEs; this ladder has "
+                          "bottom-up inference (ladder_inference='bottom-up'): use --mode lossless")
     return LossyCodec(net, vae.config_.model.likelihood, step, vae.config_.model.prior == "normal")
 
 
@@ -172,7 +184,7 @@ def _chunk_encoder(vae: VAE, mode: str, quality: int, latent_bits: int,
     if not LATENT_BITS_RANGE[0] <= latent_bits <= LATENT_BITS_RANGE[1]:
         raise ConfigError(f"--latent-bits must be from {LATENT_BITS_RANGE[0]} to {LATENT_BITS_RANGE[1]}, "
                           f"got {latent_bits}")
-    code = discrete_code(vae.config_.model.likelihood)
+    code = _discrete_code(vae)
     if vae.config_.model.prior != "normal":
         raise ConfigError(f"bits-back coding needs the standard normal prior; this model's is "
                           f"{vae.config_.model.prior} (use --mode lossy)")
@@ -180,7 +192,7 @@ def _chunk_encoder(vae: VAE, mode: str, quality: int, latent_bits: int,
         batch_size = default_batch_size(math.prod(vae.config_.model.input_shape))
     if not BATCH_RANGE[0] <= batch_size <= BATCH_RANGE[1]:
         raise ConfigError(f"batch_size must be from {BATCH_RANGE[0]} to {BATCH_RANGE[1]}, got {batch_size}")
-    codec = BitsBackCodec(net, code, latent_bits, batch_size)
+    codec = bits_back_codec(net, code, latent_bits, batch_size)
 
     def encode(data: Dataset, original: np.ndarray, first: int) -> tuple[np.ndarray, dict[str, Any]]:
         return codec.encode(_lossless_symbols(vae, code, data, original, first)), {}
@@ -256,12 +268,12 @@ def _chunk_decoder(vae: VAE, mode: str, settings: dict[str, Any], dtype: np.dtyp
             raise ValueError(f"quantisation step {settings['step']} out of range")
         lossy = _lossy_codec(vae, net, settings["step"])
         return lambda words, n, own, _: _raw_from_codes(vae, lossy, lossy.decode(words, own, n), dtype)
-    code = discrete_code(vae.config_.model.likelihood)
+    code = _discrete_code(vae)
     if not LATENT_BITS_RANGE[0] <= settings["latent_bits"] <= LATENT_BITS_RANGE[1]:
         raise ValueError(f"latent bits {settings['latent_bits']} out of range")
     if not BATCH_RANGE[0] <= settings["batch_size"] <= BATCH_RANGE[1]:
         raise ValueError(f"batch size {settings['batch_size']} out of range")
-    codec = BitsBackCodec(net, code, settings["latent_bits"], settings["batch_size"])
+    codec = bits_back_codec(net, code, settings["latent_bits"], settings["batch_size"])
     entries = math.prod(vae.config_.model.input_shape)
     return lambda words, n, _, name: _raw_from_symbols(vae, code, codec.decode(words, n, entries, name), dtype)
 

@@ -4,8 +4,8 @@
   exact integers; ``encode_symbols`` and ``decode_symbols`` code a batch of symbols under
   them with one constriction call per digit level (see ``encode_symbols``).
 * ``DiscreteCode``: p(x|z) of a discrete likelihood as a ``SymbolCdf`` per entry: a
-  Bernoulli for binary data, 256 levels for 8-bit data (discretized logistic or 256-way
-  categorical).
+  Bernoulli for binary data, 256 levels for 8-bit data (discretized logistic, its mixture
+  on grey images, or 256-way categorical).
 * ``LatentBuckets``: the latent space cut into 2**bits buckets of equal mass under the
   standard normal prior (what bits-back coding codes), with the posterior's bucket CDF.
 * ``normal_bins``: standard normal masses between given (standardised) bin edges, for
@@ -43,6 +43,7 @@ from vaekit.compression.fixedpoint import (
 )
 from vaekit.errors import ConfigError
 from vaekit.model.likelihoods import MIN_LOG_SCALE, N_PIXEL_LEVELS
+from vaekit.model.logistic_mixture import DEFAULT_COMPONENTS
 
 _model = constriction.stream.model
 _LEVEL_MAX = N_PIXEL_LEVELS - 1
@@ -240,9 +241,8 @@ class LogisticCode(LevelCode):
     EDGES = np.concatenate([[0], (np.arange(_LEVEL_MAX, dtype=np.int64) * 2 + 1) * ONE // (2 * _LEVEL_MAX)])
 
     def cdf(self, params: Tensor) -> SymbolCdf:
-        loc = np.clip(_fixed(params[:, 0]).ravel(), -16 * ONE, 16 * ONE)
-        log_scale = np.clip(_fixed(params[:, 1]).ravel(), int(MIN_LOG_SCALE * ONE), 8 * ONE)
-        return SymbolCdf(self.bits, self._at, (loc, exp_scale()(-log_scale)))
+        loc, inv_scale = _loc_inv_scale(_fixed(params[:, 0]).ravel(), _fixed(params[:, 1]).ravel())
+        return SymbolCdf(self.bits, self._at, (loc, inv_scale))
 
     @classmethod
     def _at(cls, edges: np.ndarray, loc: np.ndarray, inv_scale: np.ndarray) -> np.ndarray:
@@ -251,6 +251,54 @@ class LogisticCode(LevelCode):
         t *= inv_scale
         t >>= SCALE_BITS
         return sigmoid()(t)
+
+
+def _loc_inv_scale(loc: np.ndarray, log_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A logistic's clamped fixed-point location and its 1/scale at SCALE_BITS (|edge - loc| * 1/s < 2**56)."""
+    log_scale = np.clip(log_scale, int(MIN_LOG_SCALE * ONE), 8 * ONE)
+    return np.clip(loc, -16 * ONE, 16 * ONE), exp_scale()(-log_scale)
+
+
+#: Bits of the component CDFs in a logistic mixture (sigmoid table values shifted down to them).
+_MIXTURE_CDF_BITS = 24
+
+
+class LogisticMixtureCode(LevelCode):
+    """PixelCNN++'s discretized logistic mixture on one channel: F(e) = sum_k w_k sigmoid((edge_e - loc_k) / s_k).
+
+    The weights are the softmax of the component logits through the exp table, unnormalised:
+    the total mass is their sum times 2**_MIXTURE_CDF_BITS. Weights get 51 - _MIXTURE_CDF_BITS
+    - ceil(log2 K) bits, so every F and the total stay below 2**51, exact in int64 and in the
+    coder's float64. Parameters are read as ``logistic_mixture`` lays them out: ``[3, K]`` maps
+    (logits, locations, log-scales) per pixel.
+    """
+
+    name = "logistic_mixture"
+
+    def __init__(self, components: int = DEFAULT_COMPONENTS) -> None:
+        self.components = components
+        self.weight_bits = 51 - _MIXTURE_CDF_BITS - (components - 1).bit_length()
+        if self.weight_bits < 8:
+            raise ConfigError(f"lossless compression codes mixtures of at most {1 << 19} components, "
+                              f"got {components}")
+
+    def cdf(self, params: Tensor) -> SymbolCdf:
+        k = self.components
+        fixed = _fixed(params).reshape(len(params), 3, k, -1)  # [n, (logit, loc, log-scale), K, pixels]
+        logits, loc, log_scale = np.moveaxis(fixed, 2, -1).reshape(len(params), 3, -1, k).transpose(1, 0, 2, 3)
+        loc, inv_scale = _loc_inv_scale(loc.reshape(-1, k), log_scale.reshape(-1, k))
+        weights = _softmax_weights(logits.reshape(-1, k)) >> (PROB_BITS - self.weight_bits)
+        return SymbolCdf(self.bits, self._at, (loc, inv_scale, weights), weights.sum(-1) << _MIXTURE_CDF_BITS)
+
+    @staticmethod
+    def _at(edges: np.ndarray, loc: np.ndarray, inv_scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        t = np.take(LogisticCode.EDGES, edges)[..., None] - loc  # [m, rows, K]
+        t *= inv_scale
+        t >>= SCALE_BITS
+        components = sigmoid()(t)
+        components >>= PROB_BITS - _MIXTURE_CDF_BITS
+        components *= weights
+        return components.sum(-1)
 
 
 def _softmax_weights(logits: np.ndarray) -> np.ndarray:
@@ -271,17 +319,27 @@ class CategoricalCode(LevelCode):
 
 
 DISCRETE_CODES: dict[str, type[DiscreteCode]] = {
-    c.name: c for c in (BinaryCode, LogisticCode, CategoricalCode)
+    c.name: c for c in (BinaryCode, LogisticCode, LogisticMixtureCode, CategoricalCode)
 }
 
 
-def discrete_code(likelihood: str) -> DiscreteCode:
-    """The symbol code of a discrete likelihood; a clear error for a continuous one."""
+def discrete_code(likelihood: str, channels: int = 1, components: int = DEFAULT_COMPONENTS) -> DiscreteCode:
+    """The symbol code of a discrete likelihood (``components``: a logistic mixture's, for images of
+    ``channels`` channels); a clear error for a continuous one or a colour mixture."""
     if likelihood not in DISCRETE_CODES:
         raise ConfigError(
             f"lossless compression needs a discrete likelihood ({', '.join(DISCRETE_CODES)}); this model's "
             f"is {likelihood}, so use --mode lossy (or train with --likelihood logistic for 8-bit images)"
         )
+    if likelihood == LogisticMixtureCode.name:
+        if channels != 1:
+            # a colour pixel's channels are coupled (a channel's location moves with the earlier ones' values)
+            raise ConfigError(
+                f"lossless compression codes the logistic_mixture likelihood on one-channel (grey) images only; "
+                f"this model's images have {channels} channels, whose mixture couples them: train with "
+                "--likelihood logistic to compress colour images"
+            )
+        return LogisticMixtureCode(components)
     return DISCRETE_CODES[likelihood]()
 
 

@@ -10,7 +10,8 @@ in. The bits of each layer are budgeted so that bound holds: activations are cla
 ``ACT_BITS`` bits and weights get about ``51 - ACT_BITS - log2(fan_in)`` bits. Rescaling between
 layers is a multiplication by a power of two and a floor, also exact. So the outputs are
 the same integers on any machine, for any batch size. The ladder's smooth parts (ELU, the
-soft bound on log-variances, precision weighting) use :mod:`fixedpoint`'s tables.
+soft bound on log-variances, precision weighting) and the resnet's SiLU use :mod:`fixedpoint`'s
+tables; GroupNorm (:func:`group_norm`) sums integers and takes one correctly rounded square root.
 """
 
 from __future__ import annotations
@@ -24,14 +25,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vaekit.compression.fixedpoint import FRAC_BITS, PROB_BITS, bounded_logvar, elu_negative, sigmoid, softplus
+from vaekit.compression.fixedpoint import (
+    FRAC_BITS,
+    PROB_BITS,
+    SILU_REACH,
+    bounded_logvar,
+    elu_negative,
+    sigmoid,
+    silu,
+    softplus,
+)
 from vaekit.errors import ModelFileError
-from vaekit.model.ladder import LOGVAR_BOUND, LadderVAEModule, ResidualBlock, TakeFirst
+from vaekit.model import resnet
+from vaekit.model.hierarchical import HierarchicalVAEModule
+from vaekit.model.ladder import LOGVAR_BOUND, ResidualBlock, TakeFirst, TopDownVAE
+from vaekit.model.markov_ladder import MarkovLadderVAEModule
 from vaekit.model.module import VAEModule
 from vaekit.model.networks import MLP, Unflatten
 
 #: The models whose encoder and decoder ``ExactNetwork`` evaluates (sequences of its supported layers).
-EXACT_ARCHITECTURES = ("mlp", "conv")
+EXACT_ARCHITECTURES = ("mlp", "conv", "resnet", "hierarchical")
 #: Activations are clamped to this many bits (with FRAC_BITS fractional bits: |a| <= 4096).
 ACT_BITS = 28
 _ACT_LIMIT = float(1 << ACT_BITS)
@@ -83,6 +96,74 @@ def _quantize(layer: nn.Module) -> _QuantizedLayer:
     return _QuantizedLayer(type(layer), torch.round(weight * 2.0**shift), bias, shift, options)
 
 
+#: Integer sums of squares in GroupNorm stay below 2**_SQUARE_BITS (int64).
+_SQUARE_BITS = 62
+#: Most fractional bits of GroupNorm's 1/sqrt(var + eps) (fewer for a tiny eps, see ``_QuantizedNorm``).
+_INV_STD_BITS = 24
+
+
+@dataclass
+class _QuantizedNorm:
+    """A GroupNorm with integer ``gamma / 2**gamma_shift`` and fixed-point ``beta`` (per channel)."""
+
+    groups: int
+    eps: float
+    inv_std_bits: int
+    gamma: np.ndarray
+    gamma_shift: int
+    beta: np.ndarray
+
+
+def _quantize_norm(layer: nn.GroupNorm) -> _QuantizedNorm:
+    """Bit budgets: |deviation| < 2**(ACT_BITS + 1) times 1/sqrt(eps) at ``inv_std_bits`` stays below 2**62;
+    the normalised value (clamped to ACT_BITS) times gamma also does."""
+    inv_std_bits = min(_INV_STD_BITS, _SQUARE_BITS - ACT_BITS - 1 - math.ceil(-math.log2(layer.eps) / 2))
+    if inv_std_bits < 8:
+        raise ModelFileError(f"exact evaluation needs a GroupNorm eps of at least 2**-50, got {layer.eps}")
+    channels = layer.num_channels
+    gamma = layer.weight.detach().cpu().double() if layer.affine else torch.ones(channels, dtype=torch.float64)
+    beta = layer.bias.detach().cpu().double() if layer.affine else torch.zeros(channels, dtype=torch.float64)
+    gamma_shift = _SQUARE_BITS - 1 - ACT_BITS - _exponent(gamma)
+    return _QuantizedNorm(layer.num_groups, float(layer.eps), inv_std_bits,
+                          torch.round(gamma * 2.0**gamma_shift).numpy().astype(np.int64), gamma_shift,
+                          torch.round(beta * 2.0**FRAC_BITS).clamp(-_ACT_LIMIT, _ACT_LIMIT).numpy().astype(np.int64))
+
+
+def group_norm(norm: _QuantizedNorm, a: Tensor) -> Tensor:
+    """GroupNorm of fixed-point integers ``[batch, channels, *space]``, in integers but for one square root.
+
+    Each (example, group)'s sum is an int64 sum (exact in any order); its mean is a floor
+    division. The deviations are shifted right until ``count * deviation**2`` fits in 2**62, so
+    the sum of squares is exact too. That sum becomes the variance and 1/sqrt(var + eps)
+    through float64 conversion, ldexp, division, addition and sqrt only: IEEE 754 rounds each
+    correctly, so every machine gets the same bits (exp or log would not, hence no rsqrt).
+    """
+    batch, channels = a.shape[:2]
+    x = a.numpy().astype(np.int64).reshape(batch, norm.groups, -1)
+    count = x.shape[-1]
+    mean = x.sum(-1, keepdims=True) // count
+    dev = x - mean
+    keep = (_SQUARE_BITS - math.ceil(math.log2(count))) // 2  # bits of a deviation that squaring may use
+    top = np.frexp(np.abs(dev).max(-1, keepdims=True).astype(np.float64))[1]  # |dev| <= 2**top
+    shift = np.maximum(top - keep, 0).astype(np.int64)
+    squares = np.square(dev >> shift).sum(-1, keepdims=True)
+    var = np.ldexp(squares.astype(np.float64), 2 * (shift - FRAC_BITS)) / count
+    inv_std = np.rint(np.ldexp(1.0 / np.sqrt(var + norm.eps), norm.inv_std_bits)).astype(np.int64)
+    half = 1 << (norm.inv_std_bits - 1)
+    y = np.clip((dev * inv_std + half) >> norm.inv_std_bits, -_ACT_LIMIT, _ACT_LIMIT).astype(np.int64)
+    y = y.reshape(batch, channels, -1)
+    scaled = (y * norm.gamma[:, None] + (1 << (norm.gamma_shift - 1))) >> norm.gamma_shift
+    out = np.clip(scaled + norm.beta[:, None], -_ACT_LIMIT, _ACT_LIMIT)
+    return torch.from_numpy(out.astype(np.float64)).view(a.shape)
+
+
+def _silu(a: Tensor) -> Tensor:
+    """SiLU through its table, and exactly t or 0 past the table's reach."""
+    reach = float(SILU_REACH << FRAC_BITS)
+    inside = table_of(silu(), a.clamp(-reach, reach))
+    return torch.where(a >= reach, a, torch.where(a <= -reach, torch.zeros_like(a), inside))
+
+
 def _layers(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, nn.Sequential):
         return [leaf for child in module for leaf in _layers(child)]
@@ -91,7 +172,7 @@ def _layers(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
-_RESHAPES = (nn.Flatten, Unflatten, TakeFirst)
+_RESHAPES = (nn.Flatten, nn.Unflatten, Unflatten, TakeFirst, nn.Identity)
 _WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
@@ -105,25 +186,28 @@ def _elu(a: Tensor) -> Tensor:
 
 
 class ExactNetwork:
-    """A sequence of Linear / Conv2d / ConvTranspose2d / ReLU / ELU / residual / reshape layers, in integers."""
+    """A sequence of Linear / Conv2d / ConvTranspose2d / GroupNorm / ReLU / ELU / SiLU / residual / reshape
+    layers, in integers."""
 
     def __init__(self, network: nn.Module) -> None:
-        self.steps: list[nn.Module | _QuantizedLayer | ExactNetwork] = []
+        self.steps: list[nn.Module | _QuantizedLayer | _QuantizedNorm | ExactNetwork] = []
         for layer in _layers(network):
             if isinstance(layer, _WEIGHTED):
                 if isinstance(layer, nn.Conv2d) and layer.padding_mode != "zeros":
                     raise ModelFileError("exact evaluation supports zero-padded convolutions only")
                 self.steps.append(_quantize(layer))
-            elif isinstance(layer, ResidualBlock):
+            elif isinstance(layer, nn.GroupNorm):
+                self.steps.append(_quantize_norm(layer))
+            elif isinstance(layer, (ResidualBlock, resnet.ResidualBlock)):
                 self.steps.append(ExactNetwork(layer.body))  # h + body(h): a sum of integers, exact
             elif isinstance(layer, nn.ELU) and layer.alpha == 1.0:
                 self.steps.append(layer)
-            elif isinstance(layer, (nn.ReLU, *_RESHAPES)):
+            elif isinstance(layer, (nn.ReLU, nn.SiLU, *_RESHAPES)):
                 self.steps.append(layer)
             else:
                 raise ModelFileError(
                     f"compression cannot evaluate a {type(layer).__name__} layer exactly; "
-                    "it supports MLP and conv VAEs built by vaekit"
+                    f"it supports the {', '.join(EXACT_ARCHITECTURES)} VAEs built by vaekit"
                 )
 
     @torch.no_grad()
@@ -133,12 +217,16 @@ class ExactNetwork:
         for step in self.steps:
             if isinstance(step, _QuantizedLayer):
                 a = self._affine(step, a)
+            elif isinstance(step, _QuantizedNorm):
+                a = group_norm(step, a)
             elif isinstance(step, ExactNetwork):
                 a = (a + step(a)).clamp(-_ACT_LIMIT, _ACT_LIMIT)
             elif isinstance(step, nn.ReLU):
                 a = a.clamp_min(0)
             elif isinstance(step, nn.ELU):
                 a = _elu(a)
+            elif isinstance(step, nn.SiLU):
+                a = _silu(a)
             else:
                 a = step(a)
         return a
@@ -204,33 +292,15 @@ def precision_weighted(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: T
     return mu, logvar
 
 
-class ExactLadder:
-    """Integer parts of a ladder VAE (``ladder.LadderVAEModule``), found by their submodule names.
+class ExactGenerative:
+    """The integer generative half every multi-layer model shares: p(z_l | z_{l+1}) and p(x | z_1)."""
 
-    ``evidence`` is the bottom-up pass and ``conditional`` the generative p(z_l | z_{l+1});
-    :func:`precision_weighted` merges the two into q(z_l | z_{l+1}, x); ``decode`` reads z_1.
-    """
-
-    def __init__(self, module: LadderVAEModule) -> None:
+    def __init__(self, module: TopDownVAE | MarkovLadderVAEModule) -> None:
         self.config = module.config
         self.sizes = tuple(module.sizes)
         self.latent_dim = sum(self.sizes)
-        self.trunk = ExactNetwork(module.encoder)
-        self.bottom_up = [ExactNetwork(block) for block in module.bottom_up]
-        self.evidence_heads = [ExactNetwork(head) for head in module.evidence]
         self.top_down = [ExactNetwork(head) for head in module.prior.top_down]
         self.decoder = ExactNetwork(module.decoder)
-
-    def evidence(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """Bottom-up Gaussian evidence (mean, log-variance) of every layer, bottom first, fixed point."""
-        if self.config.mask_input:
-            x = torch.cat([x, torch.full_like(x, 1 << FRAC_BITS)], dim=1)
-        h = self.trunk(x)
-        out = []
-        for block, head in zip(self.bottom_up, self.evidence_heads, strict=True):
-            h = block(h)
-            out.append(_split_gaussian(head(h)))
-        return out
 
     def conditional(self, layer: int, z_above: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of p(z_layer | z_{layer+1}), fixed point."""
@@ -240,3 +310,59 @@ class ExactLadder:
         """Likelihood parameters from z_1 (or the whole code: the decoder takes its first features)."""
         return self.decoder(z1)
 
+
+class ExactLadder(ExactGenerative):
+    """Integer parts of a top-down VAE (``ladder.TopDownVAE``: the MLP ladder or the hierarchical conv VAE).
+
+    ``evidence`` is the bottom-up pass: a trunk, then blocks whose outputs feed each layer's
+    evidence head (the ladder's layer l reads block l; the hierarchical model's latent maps
+    read the stage at their resolution, its top vector the last). ``conditional`` is the
+    generative p(z_l | z_{l+1}); :func:`precision_weighted` merges the two into
+    q(z_l | z_{l+1}, x); ``decode`` reads z_1.
+    """
+
+    def __init__(self, module: TopDownVAE) -> None:
+        super().__init__(module)
+        if isinstance(module, HierarchicalVAEModule):
+            trunk, blocks = module.encoder.stem, module.encoder.stages
+            self.taps = [*(s - 1 for s in module.levels), len(blocks) - 1]
+        else:
+            trunk, blocks = module.encoder, module.bottom_up
+            self.taps = list(range(len(blocks)))
+        self.trunk = ExactNetwork(trunk)
+        self.bottom_up = [ExactNetwork(block) for block in blocks]
+        self.evidence_heads = [ExactNetwork(head) for head in module.evidence]
+
+    def evidence(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Bottom-up Gaussian evidence (mean, log-variance) of every layer, bottom first, fixed point."""
+        if self.config.mask_input:
+            x = torch.cat([x, torch.full_like(x, 1 << FRAC_BITS)], dim=1)
+        h = self.trunk(x)
+        features = []
+        for block in self.bottom_up:
+            h = block(h)
+            features.append(h)
+        return [_split_gaussian(head(features[tap])) for head, tap in zip(self.evidence_heads, self.taps, strict=True)]
+
+
+
+
+class ExactMarkovLadder(ExactGenerative):
+    """Integer parts of a ladder with bottom-up Markov inference (``markov_ladder.MarkovLadderVAEModule``).
+
+    ``posterior`` gives q(z_1 | x) and q(z_{l+1} | z_l), ``conditional`` the generative p(z_l | z_{l+1})
+    and ``decode`` p(x | z_1): the pieces Bit-Swap interleaves, each a function of one layer only.
+    """
+
+    def __init__(self, module: MarkovLadderVAEModule) -> None:
+        super().__init__(module)
+        self.trunk = ExactNetwork(module.encoder)
+        self.posterior_heads = [ExactNetwork(head) for head in module.posterior]
+
+    def posterior(self, layer: int, below: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z_layer | below), fixed point: ``below`` is x for layer 0, else z_{layer-1}."""
+        if layer == 0:
+            if self.config.mask_input:
+                below = torch.cat([below, torch.full_like(below, 1 << FRAC_BITS)], dim=1)
+            below = self.trunk(below)
+        return _split_gaussian(self.posterior_heads[layer](below))

@@ -134,6 +134,17 @@ def elu_negative() -> Table:
     return Table(lambda t: t.exp() - 1, -16, 0, grid_bits=8, value_bits=FRAC_BITS)
 
 
+#: SiLU's table covers [-SILU_REACH, SILU_REACH]; beyond it t * sigmoid(t) is t (above) or 0 (below)
+#: to within 16 e**-16 < 2**-FRAC_BITS, so the tails are exact in fixed point.
+SILU_REACH = 16
+
+
+@cache
+def silu() -> Table:
+    """t * sigmoid(t) on [-SILU_REACH, SILU_REACH] at 1/256 steps, fixed point (the resnet's activation)."""
+    return Table(lambda t: t / (1 + (-t).exp()), -SILU_REACH, SILU_REACH, grid_bits=8, value_bits=FRAC_BITS)
+
+
 @cache
 def bounded_logvar(bound: float) -> Table:
     """bound * tanh(t / bound) on about [-8 bound, 8 bound] at 1/64 steps, fixed point (the ladder's soft bound)."""

@@ -41,6 +41,9 @@ KL_SCHEDULES = ("constant", "linear", "cyclical")
 LR_SCHEDULES = ("constant", "cosine")
 #: Gradient estimators of the (importance-weighted) bound; see ``vaekit.train.objectives.iwae_loss``.
 GRAD_ESTIMATORS = ("standard", "stl", "dreg")
+#: Inference models of a ladder: the ladder's own (``vaekit.model.ladder``) or a bottom-up Markov chain
+#: (``vaekit.model.markov_ladder``, which lossless compression codes in Bit-Swap order).
+LADDER_INFERENCES = ("top-down", "bottom-up")
 #: Choices that need images (channels, height, width), and the one to use for tables instead.
 IMAGES_ONLY = {"model": ("conv", "resnet", "hierarchical"), "likelihood": ("logistic_mixture",)}
 TABLES_TOO = {"model": "mlp", "likelihood": "gaussian"}
@@ -89,6 +92,10 @@ class ModelConfig:
     ladder: tuple[int, ...] = option((), "sizes of extra stochastic layers above z, bottom to top (ladder-style "
                                      "top-down inference), e.g. 16 above a 32-dimensional z", type=int,
                                      nargs="*", at_least=1, metavar="N")
+    ladder_inference: str = option("top-down", "ladder only: q(z|x) top-down, each layer the prior corrected by "
+                                   "the data (the better bound), or bottom-up, a Markov chain q(z_1|x) "
+                                   "q(z_2|z_1) ... that lossless compression codes in Bit-Swap order, whose "
+                                   "initial bits do not grow with depth", type=str, choices=LADDER_INFERENCES)
     mask_input: bool = option("auto", "feed the mask of observed entries to the encoder as extra inputs "
                               "(auto: when the training data has missing entries)", type=bool, auto=True,
                               config_default=False)
@@ -139,6 +146,9 @@ class ModelConfig:
         if self.arch in ("resnet", "hierarchical") and self.ladder:
             raise OptionError(f"ladder grows from the hidden layers of an mlp or conv encoder, not "
                               f"model={self.arch!r}", "ladder", "model")
+        if self.ladder_inference != "top-down" and not self.ladder:
+            raise OptionError(f"ladder_inference={self.ladder_inference!r} is for ladder models; give ladder "
+                              "sizes too, or leave it at 'top-down'", "ladder_inference", "ladder")
         if self.arch == "hierarchical" and self.latent_groups > self.res_stages + 1:
             raise OptionError(f"latent_groups={self.latent_groups} needs res_stages >= {self.latent_groups - 1}: "
                               "each latent feature map sits at the resolution of one stage",

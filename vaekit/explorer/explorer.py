@@ -22,7 +22,7 @@ from vaekit.data.missing import zero_filled
 from vaekit.errors import ConfigError
 from vaekit.estimator import VAE, DataLike, as_dataset
 from vaekit.explorer.projection import MapProjection
-from vaekit.explorer.render import json_number, render_examples
+from vaekit.explorer.render import column_vocabularies, json_number, render_examples, table_value
 from vaekit.latent.maps import METHODS, embed
 from vaekit.train.evaluation import latent_statistics
 
@@ -88,7 +88,7 @@ class LatentExplorer:
             "n": self.n,
             "latent_dim": self.latent_dim,
             "input_shape": list(self.input_shape),
-            "columns": self._column_names() if pre.kind == "table" else None,
+            "columns": self.vae.preprocessor_.column_names() if pre.kind == "table" else None,
             "methods": list(METHODS),
             "rank_by": self.rank_by,
             "sliders": [{"dim": int(d), "score": round(float(self.dim_scores[d]), 4),
@@ -102,12 +102,15 @@ class LatentExplorer:
         if self.data.labels is not None:
             fields["label"] = {"type": "category", "values": [str(v) for v in self.data.labels]}
         if self.data.kind == "table":
-            for name, column in zip(self._column_names(), np.asarray(self.data.x, dtype=np.float64).T, strict=True):
-                fields[name] = {"type": "number", "values": [json_number(v) for v in column]}
+            coded = column_vocabularies(self.vae.preprocessor_)
+            columns = np.asarray(self.data.x, dtype=np.float64).T
+            for j, (name, column) in enumerate(zip(self.vae.preprocessor_.column_names(), columns, strict=True)):
+                if j in coded:  # text, category, boolean: one colour per value the user gave
+                    values = [table_value(v, coded[j]) for v in column]
+                    fields[name] = {"type": "category", "values": ["missing" if v is None else str(v) for v in values]}
+                else:
+                    fields[name] = {"type": "number", "values": [json_number(v) for v in column]}
         return fields
-
-    def _column_names(self) -> list[str]:
-        return self.vae.preprocessor_.columns or [f"x{j}" for j in range(self.input_shape[0])]
 
     # -- maps ------------------------------------------------------------------------------------
     def _map(self, method: str) -> tuple[list[list[float]], list[str], MapProjection]:

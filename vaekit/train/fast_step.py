@@ -71,6 +71,7 @@ MODEL_SETTINGS: dict[str, Allowed] = {
     "prior": ("normal",),  # its KL is analytic, and it has no parameters
     "prior_components": (None,),
     "ladder": ((),),
+    "ladder_inference": ("top-down",),  # the only value without a ladder
     "mask_input": (False,),
     "column_types": ((),),
     "n_categories": ((),),

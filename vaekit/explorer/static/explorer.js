@@ -70,8 +70,10 @@ function figure(item, caption) {
   return fig;
 }
 
-function formatNumber(v) {
-  return v === null ? "–" : Number(v).toPrecision(4);
+// A table entry: a number, or a text/category/boolean column's own value.
+function formatValue(v) {
+  if (v === null) return "–";
+  return typeof v === "number" ? v.toPrecision(4) : String(v);
 }
 
 // Table examples: one column per example (captions as headers), one row per data column.
@@ -89,7 +91,7 @@ function rowsTable(items, captions) {
     const th = document.createElement("th");
     th.textContent = name;
     row.append(th);
-    for (const item of items) row.insertCell().textContent = formatNumber(item[j]);
+    for (const item of items) row.insertCell().textContent = formatValue(item[j]);
   });
   const wrap = document.createElement("div");
   wrap.className = "table-scroll";
@@ -197,7 +199,7 @@ function drawLegend(field, colour) {
     const bar = document.createElement("span");
     bar.className = "gradient";
     bar.style.background = `linear-gradient(to right, ${VIRIDIS.map((c) => `rgb(${c.join(",")})`).join(",")})`;
-    legend.replaceChildren(formatNumber(lo), bar, formatNumber(hi));
+    legend.replaceChildren(formatValue(lo), bar, formatValue(hi));
   }
 }
 
