@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import vaekit
-from vaekit.compression import compress, decompress
+from vaekit.compression import compress, decompress, reconstruction
 from vaekit.compression.entropy_models import discrete_code
 from vaekit.compression.exact_network import ExactLadder, ExactNetwork, ExactVAE
 from vaekit.compression.fixedpoint import ONE
@@ -132,10 +132,11 @@ def test_colour_mixtures_are_refused_clearly():
         compress(vae, rgb[:2])
 
 
-def test_lossy_mode_codes_the_resnet_and_refuses_the_hierarchy(models):
+@pytest.mark.parametrize("name", ["resnet", "hierarchical"])
+def test_lossy_mode_codes_the_resnet_and_the_hierarchy(models, name):
     x = LEVELS[-12:]
-    decoded = decompress(models["resnet"], compress(models["resnet"], x, mode="lossy", quality=80)).array
+    decoded = decompress(models[name], compress(models[name], x, mode="lossy", quality=80)).array
     assert decoded.shape == x.shape and decoded.dtype == x.dtype
-    assert np.abs(decoded.astype(float) - x).mean() < np.abs(x - x.mean()).mean()  # a reconstruction, not noise
-    with pytest.raises(ConfigError, match="lossy compression supports VAEs with one latent layer"):
-        compress(models["hierarchical"], x, mode="lossy")
+    assert np.array_equal(decoded, reconstruction(models[name], x, quality=80))
+    if name == "resnet":  # (the one-epoch hierarchy is not yet a good reconstruction)
+        assert np.abs(decoded.astype(float) - x).mean() < np.abs(x - x.mean()).mean()  # not noise
