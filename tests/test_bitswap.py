@@ -170,8 +170,8 @@ def test_rate_is_close_to_the_negative_elbo(models):
     assert 0.95 * elbo_bits < 8 * len(compress(vae, x)) < 1.05 * elbo_bits + 8 * 250  # + header and seed
 
 
-def test_lossy_mode_needs_one_latent_layer(models):
-    with pytest.raises(ConfigError, match="lossy compression supports VAEs with one latent layer"):
+def test_lossy_mode_refuses_bottom_up_inference(models):
+    with pytest.raises(ConfigError, match="bottom-up inference .* use --mode lossless"):
         compress(models[2], BINARY[:20], mode="lossy")
 
 
