@@ -233,6 +233,7 @@ def whole_commands(runs: dict[str, tuple[vaekit.VAE, np.ndarray]], count: int) -
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape, f"PSNR of {a.shape} against {b.shape}"
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")
 
@@ -256,7 +257,7 @@ def classic_point(fmt: str, quality: int, shrink: int, images: np.ndarray) -> tu
 def vaekit_point(vae: vaekit.VAE, x: np.ndarray, images: np.ndarray, quality: int) -> tuple[float, float]:
     """(bits/dim, PSNR) of vaekit's lossy file; x in the model's units, decoded back to 8 bits."""
     blob = compress(vae, x, mode="lossy", quality=quality)
-    decoded = decompress(vae, blob).array
+    decoded = decompress(vae, blob).array.reshape(images.shape)  # (n, 1, h, w) from a conv model
     if decoded.dtype != np.uint8:
         decoded = np.clip(np.rint(decoded * 255), 0, 255)  # a model of intensities in [0, 1]
     return 8 * len(blob) / images.size, psnr(decoded, images)

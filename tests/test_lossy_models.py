@@ -1,7 +1,8 @@
-"""Lossy compression of the models beyond the flat VAE: ladders (quantised top-down, each layer
-relative to its prior given the quantised layer above) and logistic-mixture images (grey and
-coupled RGB): files decode to the encoder's reconstruction, follow the float model, grow and
-sharpen with quality, and come out byte-identical on any thread count."""
+"""Lossy compression of the models beyond the flat VAE: ladders and the hierarchical conv VAE
+(quantised top-down, each layer relative to its prior given the quantised layer above) and
+logistic-mixture images (grey and coupled RGB): files decode to the encoder's reconstruction,
+follow the float model, grow and sharpen with quality, and come out byte-identical on any
+thread count."""
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ def models():
                     .fit(LEVELS[:, None]), LEVELS[:, None]),
         "rgb mixture": (vaekit.VAE(likelihood="logistic_mixture", mixture_components=3, **CONV, **TINY)
                         .fit(COLOUR), COLOUR),
+        "hierarchical": (vaekit.VAE(model="hierarchical", latent_groups=2, latent_channels=2, res_width=8,
+                                    res_stages=2, likelihood="logistic_mixture", mixture_components=3,
+                                    **{**TINY, "epochs": 1}).fit(LEVELS[:300, None]), LEVELS[:, None]),
     }
 
 
@@ -48,7 +52,7 @@ def test_exact_mixture_mean_is_the_float_mixture_mean(channels):
     assert np.abs(decoder_mean("logistic_mixture", fixed) - expected).max() < 1e-4
 
 
-@pytest.mark.parametrize("name", ["ladder", "conv ladder", "mixture", "rgb mixture"])
+@pytest.mark.parametrize("name", ["ladder", "conv ladder", "mixture", "rgb mixture", "hierarchical"])
 @pytest.mark.parametrize("quality", [1, 60, 100])
 def test_lossy_round_trip_is_the_encoders_reconstruction(models, name, quality):
     vae, x = models[name]
@@ -58,7 +62,7 @@ def test_lossy_round_trip_is_the_encoders_reconstruction(models, name, quality):
     assert np.array_equal(out, reconstruction(vae, x, quality=quality))
 
 
-@pytest.mark.parametrize("name", ["ladder", "conv ladder"])
+@pytest.mark.parametrize("name", ["ladder", "conv ladder", "hierarchical"])
 def test_ladder_codes_follow_the_float_posterior_mean_path(models, name):
     """At the finest step the quantised top-down walk lands on the float model's mean path."""
     vae, x = models[name]

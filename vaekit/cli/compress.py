@@ -32,8 +32,9 @@ written as the chunks are coded, so data larger than memory compresses in bounde
   images, logistic or categorical for 8-bit images) and data it can represent exactly;
   decompression gives back the identical array.
 --mode lossy: rounds each example's latent code E[z|x] to a grid set by --quality
-  (1-100; each 11 points halve the step) and codes the integers. Works for images and tables;
-  decompression gives the decoder's reconstruction.
+  (1-100; each 11 points halve the step) and codes the integers. Works for images and tables,
+  ladder models (each layer quantised relative to its prior given the quantised layer above)
+  and logistic mixtures; decompression gives the decoder's reconstruction (its mean).
 
 The file carries a fingerprint of the model, the item count, shapes, dtype and file names, and
 checksums; it decodes to identical bytes on any machine.

@@ -336,8 +336,8 @@ def discrete_code(likelihood: str, channels: int = 1, components: int = DEFAULT_
             # a colour pixel's channels are coupled (a channel's location moves with the earlier ones' values)
             raise ConfigError(
                 f"lossless compression codes the logistic_mixture likelihood on one-channel (grey) images only; "
-                f"this model's images have {channels} channels, whose mixture couples them: train with "
-                "--likelihood logistic to compress colour images"
+                f"this model's images have {channels} channels, whose mixture couples them: use --mode lossy, or "
+                "train with --likelihood logistic to compress colour images losslessly"
             )
         return LogisticMixtureCode(components)
     return DISCRETE_CODES[likelihood]()
