@@ -4,6 +4,7 @@ old-format or mismatched files."""
 
 import struct
 import zlib
+from dataclasses import asdict, field, make_dataclass
 
 import numpy as np
 import pytest
@@ -18,10 +19,11 @@ import vaekit
 from vaekit.cli import main
 from vaekit.compression import CompressedFileError, compress, decompress, reconstruction
 from vaekit.compression.codec import _exact_vae
-from vaekit.compression.container import VERSION
+from vaekit.compression.container import VERSION, model_fingerprint
 from vaekit.compression.exact_network import ExactVAE
 from vaekit.compression.fixedpoint import ONE, PROB_ONE, normal_cdf, sigmoid
 from vaekit.compression.lossy import LossyCodec, step_for_quality
+from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError, DataError
 
 TINY = {"hidden": (32,), "latent_dim": 4, "epochs": 3, "batch_size": 64, "seed": 0}
@@ -294,3 +296,14 @@ def test_wrong_shape_and_unrepresentable_values_are_refused(models, run_dirs, tm
         compress(models["bernoulli"], np.stack([BINARY[0], np.full((8, 8), 7, np.uint8)]))
     with pytest.raises(ConfigError, match="discrete likelihood"):
         compress(models["gaussian"], load_digits().data[:5, :10].astype(np.float32))
+
+
+def test_an_option_added_at_its_default_keeps_the_model_fingerprint():
+    module = torch.nn.Linear(3, 2)
+    config = ModelConfig(input_shape=(1, 4, 4))
+    newer = make_dataclass("Newer", [("future_option", str, field(default="off"))], bases=(ModelConfig,))
+    same = newer(**asdict(config))
+    assert model_fingerprint(module, same, {}) == model_fingerprint(module, config, {})
+    assert model_fingerprint(module, newer(**asdict(config), future_option="on"), {}) != model_fingerprint(
+        module, config, {})
+    assert model_fingerprint(module, ModelConfig(input_shape=(1, 4, 5)), {}) != model_fingerprint(module, config, {})

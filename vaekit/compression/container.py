@@ -37,7 +37,7 @@ import hashlib
 import json
 import struct
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -67,9 +67,13 @@ class CompressedFileError(VaekitError):
 
 
 def model_fingerprint(module: torch.nn.Module, model_config: Any, preprocessing: dict[str, Any]) -> bytes:
-    """16 bytes that change with any weight, architecture setting or preprocessing statistic."""
+    """16 bytes that change with any weight, architecture setting or preprocessing statistic.
+
+    Settings at their default are left out, so a vaekit that adds an option (at a default that
+    keeps the old behaviour) still recognises the files older versions wrote with the same model.
+    """
     digest = hashlib.sha256(b"vaekit model\0")
-    digest.update(json.dumps(asdict(model_config), sort_keys=True).encode())
+    digest.update(json.dumps(_non_default(model_config), sort_keys=True).encode())
     digest.update(json.dumps(preprocessing, sort_keys=True).encode())
     for name, tensor in sorted(module.state_dict().items()):
         array = tensor.detach().cpu().contiguous().numpy()
@@ -77,6 +81,17 @@ def model_fingerprint(module: torch.nn.Module, model_config: Any, preprocessing:
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.digest()[:16]
+
+
+def _non_default(config: Any) -> dict[str, Any]:
+    """A config dataclass's settings that differ from their declared defaults, as plain JSON values."""
+    values = asdict(config)
+    out = {}
+    for f in fields(config):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if default is MISSING or json.dumps(values[f.name], default=str) != json.dumps(default, default=str):
+            out[f.name] = values[f.name]
+    return out
 
 
 def _json(value: dict[str, Any]) -> bytes:
