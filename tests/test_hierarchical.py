@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.compression import compress
 from vaekit.config.configs import ModelConfig, RunConfig, TrainConfig
 from vaekit.errors import ConfigError
 from vaekit.io.runfolder import RunFolder
@@ -191,8 +190,3 @@ def test_run_pictures_sample_below_temperature_one_and_say_so(fitted, images, tm
     assert titles == [f"64 samples from the prior at temperature {LAYERED_TEMPERATURE} (decoder means)"]
     assert LAYERED_TEMPERATURE < 1
     assert picture_temperature(ModelConfig(input_shape=(1, 8, 8), arch="resnet")) == 1.0
-
-
-def test_compression_refuses_it_clearly(fitted, images):
-    with pytest.raises(ConfigError, match="this model is hierarchical"):
-        compress(fitted[0], images[:2])

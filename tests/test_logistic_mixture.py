@@ -13,7 +13,6 @@ import torch
 
 import vaekit
 from vaekit.cli import main
-from vaekit.compression import compress
 from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError
 from vaekit.model.likelihoods import make_likelihood
@@ -242,12 +241,6 @@ def test_bits_per_dim_through_the_estimator(rgb_vae):
     assert math.isfinite(result["bits_per_dim"]) and result["bits_per_dim"] > 0
     assert rgb_vae.reconstruct(RGB[:2]).shape == (2, 3, 5, 7)
     assert rgb_vae.sample(3).shape == (3, 3, 5, 7)
-
-
-def test_compression_refuses_the_mixture_clearly(rgb_vae):
-    for mode in ("lossless", "lossy"):
-        with pytest.raises(ConfigError, match="likelihoods; this model's is logistic_mixture"):
-            compress(rgb_vae, RGB[:2], mode=mode)
 
 
 def test_cli_trains_a_resnet_with_the_mixture(tmp_path):

@@ -7,7 +7,6 @@ import torch
 from sklearn.datasets import load_digits
 
 import vaekit
-from vaekit.compression import compress
 from vaekit.config.configs import ModelConfig
 from vaekit.errors import ConfigError
 from vaekit.model.build import build_module
@@ -88,9 +87,3 @@ def test_save_and_load_give_identical_outputs(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.transform(DIGITS[:20]), fitted.transform(DIGITS[:20]))
     codes = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.inverse_transform(codes), fitted.inverse_transform(codes))
-
-
-def test_compression_refuses_the_resnet_clearly(fitted):
-    for mode in ("lossless", "lossy"):
-        with pytest.raises(ConfigError, match="mlp and conv models .* this model is resnet"):
-            compress(fitted, DIGITS[:2], mode=mode)
