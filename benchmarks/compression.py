@@ -75,6 +75,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, features
 from sklearn.datasets import load_sample_images
@@ -357,9 +358,18 @@ def rate_distortion(models: dict[str, tuple[vaekit.VAE, np.ndarray]], images: np
             print(f"| {label} {setting} | {rate:.4f} | {quality:.2f} | {' | '.join(best)} |")
     fig = Figure(figsize=(7, 4.6))
     ax = fig.add_subplot()
+    # vaekit's models in distinct colours, solid; each classic codec one colour, its shrunk sizes dashed/dotted
+    model_colours = [colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 6, 8, 9)]  # tab10 less the codecs' brown, grey
+    palette = {label: model_colours[i % len(model_colours)] for i, label in enumerate(models)}
+    codec_colour = {"JPEG": "black", "WebP": "tab:brown"}
     for label, points in curves.items():
-        style = "-" if label in models else (":" if "size" in label else "--")
-        ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", markersize=3, label=label)
+        if label in models:
+            colour, style = palette[label], "-"
+        else:
+            colour = codec_colour[label.split()[0]]
+            style = ":" if "1/4" in label else ("-." if "1/2" in label else "--")
+        ax.plot([p[0] for p in points], [p[1] for p in points], style, color=colour, marker="o", markersize=3,
+                label=label)
     ax.set_xscale("log")
     ax.set_xlabel("bits per dimension (whole file, log scale)")
     ax.set_ylabel("PSNR (dB)")
