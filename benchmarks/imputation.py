@@ -183,15 +183,27 @@ def unavailable_methods(methods: list[str]) -> dict[str, str]:
     return {}
 
 
+def load_tables(tables: list[str], max_rows: int) -> dict[str, pd.DataFrame]:
+    """Every table before any method runs: a package missing for one fails the run at once, not hours in."""
+    frames = {}
+    for table in tables:
+        try:
+            frames[table] = load_table(table, max_rows)[0]
+        except ImportError as error:
+            raise SystemExit(f"table {table} needs {error.name}: pip install -e '.[bench]' (or leave it out with "
+                             "--tables)") from error
+    return frames
+
+
 def run(tables: list[str], mechanisms: list[str], seeds: range, methods: list[str], max_rows: int) -> dict:
     """Every (table, mechanism, seed, method) score and time, plus the methods that failed or could not run."""
     skipped = unavailable_methods(methods)
     if skipped:
         print(f"NOT RUN: {', '.join(skipped)}: {next(iter(skipped.values()))}", file=sys.stderr, flush=True)
     active = [m for m in methods if m not in skipped]
+    frames = load_tables(tables, max_rows)
     results, failures, shapes = [], [], {}
-    for table in tables:
-        frame, _ = load_table(table, max_rows)
+    for table, frame in frames.items():
         truth, categorical = standardised(frame)
         names = [str(c) for c in frame.columns]
         shapes[table] = {"rows": int(truth.shape[0]), "columns": int(truth.shape[1]),
